@@ -1,0 +1,25 @@
+"""lstm_from_scratch: a small reverse-mode autograd engine on NumPy (CPU) and CuPy (GPU),
+and an LSTM built from its gate primitives, with PyTorch's names and conventions.
+
+    >>> import lstm_from_scratch as lfs
+    >>> x = lfs.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+"""
+from . import backend
+from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .backend import get_device, gpu_available, manual_seed, set_device
+from .functional import *  # noqa: F401,F403  (the primitives: lfs.exp, lfs.matmul, ...)
+from .functional import __all__ as _functional_all
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+float32 = __import__("numpy").float32
+float64 = __import__("numpy").float64
+
+__version__ = "0.1.0"
+
+__all__ = ["Function", "Tensor", "backend", "enable_grad", "float32", "float64",
+           "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck",
+           "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
+           *_functional_all]

@@ -1,0 +1,366 @@
+"""Element-wise primitives: arithmetic, exp/log, comparisons, where, clip.
+
+Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
+broadcast as NumPy does; the engine sums their gradients back to each input's shape
+(``autograd.sum_to``), so no backward here deals with broadcasting.
+"""
+from __future__ import annotations
+
+from ..autograd import Function, Tensor, unary
+from ._util import as_tensor_like, binary_operands, broadcast_error
+
+
+def _binary(cls, a, b, op):
+    a, b = binary_operands(a, b, op)
+    try:
+        return cls()(a, b)
+    except ValueError as e:
+        if "broadcast" in str(e):
+            raise broadcast_error(op, a.shape, b.shape) from None
+        raise
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return gy, -gy
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.saved_inputs()
+        need_a, need_b = self.needs_input_grad
+        return (gy * b if need_a else None), (gy * a if need_b else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.saved_inputs()
+        ga = gy / b
+        gb = -ga * a / b if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowScalar(Function):
+    """x ** p for a constant exponent p."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        return x ** self.p
+
+    def backward(self, gy):
+        x = self.saved_input()
+        p = self.p
+        if p == 2:
+            return gy * (x * 2)
+        return gy * (x ** (p - 1) * p)
+
+
+class Pow(Function):
+    """a ** b with a tensor exponent: d/da = b a^(b-1), d/db = a^b log a."""
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.saved_inputs()
+        ga = gy * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            y = self.saved_output()
+            # log a is undefined for a <= 0; where y == 0 (a == 0, b > 0) the term is 0
+            gb = gy * y * unary("log", _where_positive(a))
+        return ga, gb
+
+
+def _where_positive(a):
+    """a where a > 0, else 1 (so log gives 0): the safe argument for d(a**b)/db."""
+    if isinstance(a, Tensor):
+        mask = a.data > 0
+        return where(Tensor(mask), a, 1.0)
+    xp_mask = a > 0
+    return a * xp_mask + (1 - xp_mask)
+
+
+class Exp(Function):
+    def forward(self, x):
+        return self.xp.exp(x)
+
+    def backward(self, gy):
+        return gy * self.saved_output()
+
+
+class Log(Function):
+    def forward(self, x):
+        return self.xp.log(x)
+
+    def backward(self, gy):
+        return gy / self.saved_input()
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return self.xp.sqrt(x)
+
+    def backward(self, gy):
+        return gy / (self.saved_output() * 2)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.sign = self.xp.sign(x)     # d|x|/dx; 0 at 0, as PyTorch
+        return self.xp.abs(x)
+
+    def backward(self, gy):
+        return gy * self.sign
+
+
+class Maximum(Function):
+    """Element-wise max; at ties the gradient is split equally (as PyTorch)."""
+
+    def forward(self, a, b):
+        xp = self.xp
+        self.wa = (a > b) + (a == b) * a.dtype.type(0.5)
+        self.wa = self.wa.astype(a.dtype)
+        return xp.maximum(a, b)
+
+    def backward(self, gy):
+        return gy * self.wa, gy * (1 - self.wa)
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        xp = self.xp
+        self.wa = ((a < b) + (a == b) * a.dtype.type(0.5)).astype(a.dtype)
+        return xp.minimum(a, b)
+
+    def backward(self, gy):
+        return gy * self.wa, gy * (1 - self.wa)
+
+
+class Clip(Function):
+    """Clamp to [lo, hi]; the gradient passes where lo <= x <= hi (as PyTorch's clamp)."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = self.xp
+        mask = xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            mask &= x >= self.lo
+        if self.hi is not None:
+            mask &= x <= self.hi
+        self.mask = mask.astype(x.dtype)
+        return xp.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+class Where(Function):
+    """where(cond, a, b); cond is a constant boolean array."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return self.xp.where(self.cond, a, b)
+
+    def backward(self, gy):
+        c = self.cond
+        return gy * c, gy * ~c
+
+
+class AsType(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        if isinstance(gy, Tensor):
+            return astype(gy, self.in_dtype)
+        return gy.astype(self.in_dtype)
+
+
+class ToDevice(Function):
+    """Copy between CPU and GPU; the gradient is copied back."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __call__(self, x):
+        # inputs and outputs live on different devices: bypass the same-device check
+        from .. import backend
+        self.source = x.device
+        self.xp = backend.xp_for(self.device)
+        return Function.__call__(self, x)
+
+    def forward(self, x):
+        from .. import backend
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        from .. import backend
+        if isinstance(gy, Tensor):
+            return to_device(gy, self.source)
+        return backend.to_device(gy, self.source)
+
+
+# ---- the public functions ------------------------------------------------------------------
+def add(a, b):
+    return _binary(Add, a, b, "add")
+
+
+def sub(a, b):
+    return _binary(Sub, a, b, "sub")
+
+
+def mul(a, b):
+    return _binary(Mul, a, b, "mul")
+
+
+def div(a, b):
+    return _binary(Div, a, b, "div")
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, exponent):
+    """``x ** exponent``: a constant exponent (Python number) or a tensor exponent."""
+    if isinstance(exponent, Tensor) or hasattr(exponent, "shape") and not hasattr(exponent, "is_integer"):
+        return _binary(Pow, x, exponent, "pow")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"pow: base must be a Tensor when the exponent is a number, got {type(x).__name__}")
+    return PowScalar(exponent)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def maximum(a, b):
+    return _binary(Maximum, a, b, "maximum")
+
+
+def minimum(a, b):
+    return _binary(Minimum, a, b, "minimum")
+
+
+def clip(x, min=None, max=None):
+    """Clamp ``x`` to ``[min, max]`` (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return Clip(min, max)(x)
+
+
+clamp = clip
+
+
+def where(condition, a, b):
+    """Elements of ``a`` where ``condition`` is true, else of ``b`` (condition: bool)."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if like is None:
+        raise TypeError("where: at least one of a and b must be a Tensor")
+    from .. import backend
+    xp = backend.get_array_module(like.data)
+    cond = xp.asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
+    a, b = binary_operands(a, b, "where")
+    try:
+        return Where(cond)(a, b)
+    except ValueError as e:
+        if "broadcast" in str(e):
+            raise broadcast_error("where", cond.shape, a.shape, b.shape) from None
+        raise
+
+
+def astype(x, dtype):
+    return AsType(dtype)(x)
+
+
+def to_device(x, device):
+    return ToDevice(device)(x)
+
+
+# ---- comparisons: boolean tensors, not differentiable ---------------------------------------------
+def _compare(a, b, ufunc_name, op):
+    if not isinstance(a, Tensor):
+        a = as_tensor_like(a, b)
+    if not isinstance(b, Tensor):
+        b = as_tensor_like(b, a)
+    try:
+        return Tensor(getattr(a.data, ufunc_name)(b.data))
+    except ValueError as e:
+        if "broadcast" in str(e):
+            raise broadcast_error(op, a.shape, b.shape) from None
+        raise
+
+
+def eq(a, b):
+    return _compare(a, b, "__eq__", "eq")
+
+
+def ne(a, b):
+    return _compare(a, b, "__ne__", "ne")
+
+
+def lt(a, b):
+    return _compare(a, b, "__lt__", "lt")
+
+
+def le(a, b):
+    return _compare(a, b, "__le__", "le")
+
+
+def gt(a, b):
+    return _compare(a, b, "__gt__", "gt")
+
+
+def ge(a, b):
+    return _compare(a, b, "__ge__", "ge")

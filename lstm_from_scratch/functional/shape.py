@@ -1,0 +1,316 @@
+"""Shape primitives: reshape, transpose/permute, broadcast_to, concat, stack, split, chunk,
+indexing (getitem) and its adjoint, scatter-add."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, Tensor
+from ._util import normalize_axis, pick_axis
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.in_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        inverse = tuple(int(i) for i in np.argsort(self.axes))
+        return gy.transpose(inverse)
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return self.xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return gy       # the engine sums it back to the input's shape
+
+
+class Concat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.bounds = np.cumsum([x.shape[self.axis] for x in xs])[:-1].tolist()
+        return self.xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        return tuple(split_at(gy, self.bounds, self.axis))
+
+
+class Stack(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.n = len(xs)
+        return self.xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        index = (slice(None),) * self.axis
+        return tuple(gy[index + (k,)] for k in range(self.n))
+
+
+class Split(Function):
+    """Cut ``x`` at ``bounds`` along ``axis``; several outputs, one node."""
+
+    def __init__(self, bounds, axis):
+        self.bounds, self.axis = bounds, axis
+
+    def forward(self, x):
+        return tuple(self.xp.split(x, self.bounds, axis=self.axis))
+
+    def backward(self, *gys):
+        return concat(gys, self.axis) if isinstance(gys[0], Tensor) else \
+            self.xp.concatenate(gys, axis=self.axis)
+
+
+def split_at(g, bounds, axis):
+    """Split an array or Tensor at index ``bounds`` along ``axis`` (engine helper)."""
+    if isinstance(g, Tensor):
+        return Split(list(bounds), axis)(g)
+    return backend.get_array_module(g).split(g, bounds, axis=axis)
+
+
+def _has_advanced_index(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    for it in items:
+        if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
+            return True
+        if isinstance(it, Tensor):
+            return True
+    return False
+
+
+def _unwrap_index(index, xp):
+    """Tensors and lists in an index become arrays of the data's module."""
+    def conv(it):
+        if isinstance(it, Tensor):
+            it = it.data
+        if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
+            arr = xp.asarray(it)
+            if arr.dtype.kind not in "iub":
+                raise IndexError(f"index arrays must be integer or boolean, got dtype {arr.dtype}")
+            return arr
+        return it
+    if isinstance(index, tuple):
+        return tuple(conv(i) for i in index)
+    return conv(index)
+
+
+def _scatter_add(xp, target, index, values):
+    """target[index] += values with repeated indices adding up, on NumPy and CuPy."""
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
+class GetItem(Function):
+    def __init__(self, index, advanced):
+        self.index, self.advanced = index, advanced
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        return ScatterAdd(self.index, self.in_shape, self.advanced)(gy) if isinstance(gy, Tensor) \
+            else ScatterAdd(self.index, self.in_shape, self.advanced).forward_with(self.xp, gy)
+
+
+class ScatterAdd(Function):
+    """The adjoint of indexing: zeros of ``shape`` with ``gy`` added at ``index``."""
+
+    def __init__(self, index, shape, advanced):
+        self.index, self.shape, self.advanced = index, shape, advanced
+
+    def forward_with(self, xp, gy):
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if self.advanced:
+            _scatter_add(xp, gx, self.index, gy)     # repeated indices accumulate
+        else:
+            gx[self.index] = gy                      # basic slices never repeat an element
+        return gx
+
+    def forward(self, gy):
+        return self.forward_with(self.xp, gy)
+
+    def backward(self, ggx):
+        return ggx[self.index]
+
+
+# ---- public functions ---------------------------------------------------------------------------
+def reshape(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        return Reshape(tuple(int(s) for s in shape))(x)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+                         f"({x.size} elements) into shape {tuple(shape)}") from None
+
+
+def transpose(x, *axes):
+    """Reverse the axes (no arguments) or permute them (``transpose(x, 1, 0, 2)``).
+
+    With exactly two axes on a tensor of more than two dimensions, swaps those two, as
+    ``torch.transpose(x, d0, d1)`` does.
+    """
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if not axes:
+        return Transpose(None)(x)
+    if len(axes) == 2 and x.ndim != 2:
+        return swapaxes(x, axes[0], axes[1])
+    return permute(x, *axes)
+
+
+def permute(x, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    norm = normalize_axis(axes, x.ndim, "permute")
+    if sorted(norm) != list(range(x.ndim)):
+        raise ValueError(f"permute: axes {tuple(axes)} are not a permutation of the "
+                         f"{x.ndim} axes of a tensor of shape {x.shape}")
+    return Transpose(norm)(x)
+
+
+def swapaxes(x, a, b):
+    a, b = normalize_axis((a, b), x.ndim, "swapaxes")
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return Transpose(tuple(axes))(x)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(int(s) for s in shape)
+    if x.shape == shape:
+        return x
+    try:
+        return BroadcastTo(shape)(x)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+
+
+def _check_same(xs, op, axis):
+    if not xs:
+        raise ValueError(f"{op}: needs at least one tensor")
+    xs = list(xs)
+    first = xs[0]
+    for k, t in enumerate(xs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: element {k} is a {type(t).__name__}, expected a Tensor")
+        if t.dtype != first.dtype:
+            raise TypeError(f"{op}: element {k} has dtype {t.dtype}, element 0 has {first.dtype}")
+    return xs
+
+
+def concat(xs, axis=0, *, dim=None):
+    xs = _check_same(xs, "concat", axis)
+    axis = normalize_axis(pick_axis(axis, dim, "concat"), xs[0].ndim, "concat")[0]
+    for k, t in enumerate(xs):
+        if t.ndim != xs[0].ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != axis):
+            raise ValueError(f"concat: element {k} has shape {t.shape}, element 0 has {xs[0].shape}; "
+                             f"all dimensions but axis {axis} must match")
+    return Concat(axis)(*xs)
+
+
+cat = concat
+
+
+def stack(xs, axis=0, *, dim=None):
+    xs = _check_same(xs, "stack", axis)
+    for k, t in enumerate(xs):
+        if t.shape != xs[0].shape:
+            raise ValueError(f"stack: element {k} has shape {t.shape}, element 0 has {xs[0].shape}; "
+                             "all must be equal")
+    axis = normalize_axis(pick_axis(axis, dim, "stack"), xs[0].ndim + 1, "stack")[0]
+    return Stack(axis)(*xs)
+
+
+def split(x, split_size_or_sections, axis=0, *, dim=None):
+    """PyTorch's split: an int is the size of each piece (the last may be smaller);
+    a list gives the size of every piece and must add up to the axis length."""
+    axis = normalize_axis(pick_axis(axis, dim, "split"), x.ndim, "split")[0]
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        bounds = list(range(size, n, size))
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} add up to {sum(sizes)}, but axis {axis} "
+                             f"of shape {x.shape} has length {n}")
+        bounds = np.cumsum(sizes)[:-1].tolist()
+    if not bounds:
+        return (x,)
+    return Split(bounds, axis)(x)
+
+
+def chunk(x, chunks, axis=0, *, dim=None):
+    """PyTorch's chunk: pieces of size ceil(n / chunks) along ``axis``."""
+    axis = normalize_axis(pick_axis(axis, dim, "chunk"), x.ndim, "chunk")[0]
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[axis]
+    size = -(-n // chunks)
+    return split(x, max(size, 1), axis)
+
+
+def getitem(x, index):
+    xp = backend.get_array_module(x.data)
+    advanced = _has_advanced_index(index)
+    index = _unwrap_index(index, xp) if advanced else index
+    try:
+        return GetItem(index, advanced)(x)
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
+
+
+def squeeze(x, axis=None, *, dim=None):
+    axis = pick_axis(axis, dim, "squeeze")
+    if axis is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = normalize_axis(axis, x.ndim, "squeeze")
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, axis=None, *, dim=None):
+    axis = normalize_axis(pick_axis(axis, dim, "unsqueeze"), x.ndim + 1, "unsqueeze")[0]
+    shape = list(x.shape)
+    shape.insert(axis, 1)
+    return reshape(x, tuple(shape))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = normalize_axis((start_dim, end_dim), x.ndim, "flatten")
+    shape = x.shape[:s] + (-1,) + x.shape[e + 1:]
+    return reshape(x, shape)
