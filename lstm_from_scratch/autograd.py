@@ -7,10 +7,11 @@ records a node in the graph (``tensor.creator``) when any input requires a gradi
 
 ``Tensor.backward()`` then
 
-1. collects every node reachable from the output, in topological order, with an explicit
-   stack (no recursion: an LSTM unrolled over thousands of steps is a very deep graph);
-2. walks the nodes in reverse, calling each one's ``backward`` once, when the gradients of
-   all its outputs are complete;
+1. visits the nodes in reverse topological order without recursion (an LSTM unrolled over
+   thousands of steps is a very deep graph): nodes are numbered as they are created, which
+   is a topological order, and a heap hands out the latest-created node that has received
+   a gradient;
+2. calls each node's ``backward`` once, when the gradients of all its outputs are complete;
 3. sums the gradient of an input that was broadcast back to the input's shape, here, in
    one place (``sum_to``), so no op has to undo broadcasting by itself;
 4. accumulates into ``.grad`` out of place (a new array each time, never ``+=`` on an
@@ -26,7 +27,8 @@ only use operators and methods that arrays and Tensors share (``+ - * / @ **``, 
 from __future__ import annotations
 
 import contextlib
-import numbers
+import heapq
+import itertools
 import weakref
 
 import numpy as np
@@ -89,6 +91,8 @@ def _is_float(dtype) -> bool:
 def _as_dtype(dtype):
     if dtype is None:
         return None
+    if isinstance(dtype, type):            # np.float64, lfs.float64: a scalar type, not a name
+        return np.dtype(dtype)
     name = getattr(dtype, "name", None) or str(dtype)
     name = name.replace("torch.", "")
     return np.dtype(name)
@@ -150,6 +154,11 @@ class Tensor:
         return self.creator is None
 
     @property
+    def grad_fn(self):
+        """PyTorch's name for ``creator``: the node that made this tensor (None for leaves)."""
+        return self.creator
+
+    @property
     def T(self) -> "Tensor":
         return _fn.transpose(self)
 
@@ -177,6 +186,11 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
         self._retain = True
+        fn = self.creator
+        if fn is not None:      # the node hands this output's gradient over in backward
+            if fn._retained is None:
+                fn._retained = {}
+            fn._retained[self._out_index] = weakref.ref(self)   # weak: no tensor<->node cycle
 
     # -- conversion -----------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
@@ -268,6 +282,16 @@ class Tensor:
 
 
 # ---- Function: one node of the graph ------------------------------------------------------------
+# Every recorded node gets the next number of this counter. A node's inputs exist before the
+# node is created, so creation order is a topological order of the graph (inputs before users);
+# the backward pass uses it instead of searching the graph (see run_backward).
+_node_counter = itertools.count()
+# needs_input_grad of one- and two-input nodes, shared: one tuple fewer per recorded op
+_NEEDS_1 = (True,)
+_NEEDS_2 = {False: {False: (False, False), True: (False, True)},
+            True: {False: (True, False), True: (True, True)}}
+
+
 class Function:
     """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
 
@@ -280,39 +304,68 @@ class Function:
       ``self.saved_inputs()`` and outputs with ``self.saved_output(k)``: arrays normally,
       Tensors when the backward is being recorded (``create_graph=True``).
       ``grad_outputs`` entries are never None: an output that got no gradient gets zeros.
+
+    Attributes available in both methods: ``self.xp`` (numpy or cupy, the inputs' module);
+    in backward also ``self.inputs`` (the input Tensors) and ``self.needs_input_grad`` (one
+    bool per input).
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "outputs", "_output_data", "_pending", "xp",
+    # Slots for what the engine reads on every node; the __dict__ holds what subclasses
+    # save in forward (masks, shapes...). The engine clears it when the graph is freed.
+    __slots__ = ("inputs", "needs_input_grad", "_output_data", "_pending", "_seq", "xp",
                  "__dict__")
+    _retained = None        # {output index: weakref to a tensor that called retain_grad()}
 
     def __call__(self, *inputs):
-        """Run forward on tensors; returns a Tensor (or a tuple for multi-output ops)."""
-        xp = backend.get_array_module(inputs[0].data)
-        record = False
-        for t in inputs:
-            if t.requires_grad:
-                record = True
-            if len(inputs) > 1 and backend.get_array_module(t.data) is not xp:
+        """Run forward on tensors; returns a Tensor (or a tuple for multi-output ops).
+
+        This runs for every operation of every model, so the common cases (one or two
+        inputs, NumPy arrays) are written out without loops or temporary lists.
+        """
+        x0 = inputs[0]
+        d0 = x0.data
+        self.xp = xp = np if d0.__class__ is np.ndarray else backend.get_array_module(d0)
+        n = len(inputs)
+        if n == 1:
+            record = x0.requires_grad
+            ys = self.forward(d0)
+        elif n == 2:
+            x1 = inputs[1]
+            d1 = x1.data
+            # same array class means same device; otherwise look closer (numpy scalars...)
+            if d1.__class__ is not d0.__class__ and backend.get_array_module(d1) is not xp:
                 _raise_device_mismatch(type(self).__name__, inputs)
-        self.xp = xp
-        ys = self.forward(*[t.data for t in inputs])
-        single = type(ys) is not tuple
-        if single:
-            ys = (ys,)
-        outs = tuple(Tensor(y) for y in ys)
-        if record and _grad_enabled:
-            self.inputs = inputs
-            self.needs_input_grad = tuple(t.requires_grad for t in inputs)
-            self.outputs = tuple(weakref.ref(o) for o in outs)
-            # the arrays themselves are kept: an output tensor may be garbage before this
-            # node's backward runs (its users freed their inputs first)
+            record = x0.requires_grad or x1.requires_grad
+            ys = self.forward(d0, d1)
+        else:
+            record = False
+            for t in inputs:
+                record = record or t.requires_grad
+                if backend.get_array_module(t.data) is not xp:
+                    _raise_device_mismatch(type(self).__name__, inputs)
+            ys = self.forward(*[t.data for t in inputs])
+
+        if not (record and _grad_enabled):          # nothing to record: plain results
+            if ys.__class__ is tuple:
+                return tuple([Tensor(y) for y in ys])
+            return Tensor(ys)
+
+        self.inputs = inputs
+        self.needs_input_grad = (
+            _NEEDS_1 if n == 1 else _NEEDS_2[x0.requires_grad][x1.requires_grad] if n == 2
+            else tuple([t.requires_grad for t in inputs]))
+        self._seq = next(_node_counter)
+        self._pending = None
+        # The output arrays are kept, not the output tensors: a tensor -> node -> tensor
+        # reference would be a cycle that only the garbage collector could free.
+        if ys.__class__ is tuple:
             self._output_data = ys
-            self._pending = None
+            outs = tuple([Tensor(y) for y in ys])
             for k, o in enumerate(outs):
-                o.requires_grad = True
-                o.creator = self
-                o._out_index = k
-        return outs[0] if single else outs
+                o.requires_grad, o.creator, o._out_index = True, self, k
+            return outs
+        self._output_data = (ys,)
+        return _output_tensor(ys, self)
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -323,23 +376,40 @@ class Function:
     # -- access to saved values in backward ----------------------------------------------------
     def saved_inputs(self):
         """The inputs: arrays normally, Tensors while recording the backward pass."""
+        inputs = self.inputs
         if _create_graph:
-            return self.inputs
-        return tuple(t.data for t in self.inputs)
+            return inputs
+        if len(inputs) == 2:
+            return inputs[0].data, inputs[1].data
+        return tuple([t.data for t in inputs])
 
     def saved_input(self, k: int = 0):
         t = self.inputs[k]
         return t if _create_graph else t.data
 
     def saved_output(self, k: int = 0):
-        """Output ``k``: an array normally, the output Tensor while recording backward."""
+        """Output ``k``: an array normally, a Tensor of this node while recording backward.
+
+        The Tensor is attached to this node as output ``k``, so gradients flowing through it
+        reach this node exactly as they would through the original output tensor.
+        """
         if not _create_graph:
             return self._output_data[k]
-        out = self.outputs[k]()
-        if out is None:                 # re-attach the array to this node: the same tensor
-            out = Tensor(self._output_data[k])
-            out.requires_grad, out.creator, out._out_index = True, self, k
+        out = Tensor(self._output_data[k])
+        out.requires_grad, out.creator, out._out_index = True, self, k
         return out
+
+
+def _output_tensor(data, creator):
+    """``Tensor(data)`` recorded as output 0 of ``creator``; the same as Tensor.__init__ but
+    without its argument checks, because this runs for every recorded operation."""
+    t = _new_object(Tensor)
+    t.data, t.grad, t.requires_grad, t.creator = data, None, True, creator
+    t._out_index, t._retain, t.name = 0, False, None
+    return t
+
+
+_new_object = object.__new__
 
 
 def _raise_device_mismatch(op: str, inputs):
@@ -349,48 +419,14 @@ def _raise_device_mismatch(op: str, inputs):
         "move them with .to('cpu') or .to('gpu')")
 
 
+def _raise_freed(fn):
+    raise RuntimeError(
+        f"trying to backward through the graph a second time (node {type(fn).__name__} "
+        "was already freed); pass retain_graph=True to the first backward() if you "
+        "need to backward through it again")
+
+
 # ---- the backward pass ----------------------------------------------------------------------------
-def _topological_order(roots):
-    """Function nodes reachable from ``roots`` in topological order (inputs before users).
-
-    Iterative depth-first search with an explicit stack, so graph depth is unbounded.
-    """
-    order, visited = [], set()
-    # (node, expanded): a node is appended after everything it depends on. It is marked
-    # visited when expanded, not when pushed: marking at push time breaks the order on
-    # diamonds such as y * (1 - y), where y's node is reached along two paths.
-    stack = [(r.creator, False) for r in roots if r.creator is not None]
-    while stack:
-        fn, expanded = stack.pop()
-        if expanded:
-            order.append(fn)
-            continue
-        if id(fn) in visited:
-            continue
-        inputs = fn.inputs
-        if inputs is None:
-            raise RuntimeError(
-                f"trying to backward through the graph a second time (node {type(fn).__name__} "
-                "was already freed); pass retain_graph=True to the first backward() if you "
-                "need to backward through it again")
-        visited.add(id(fn))
-        stack.append((fn, True))
-        for t in inputs:
-            c = t.creator
-            if c is not None and t.requires_grad and id(c) not in visited:
-                stack.append((c, False))
-    return order
-
-
-def _accumulate(a, b):
-    """Out-of-place sum of two gradients (either may be None)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a + b
-
-
 def _check_gradient_arg(root, gradient, create_graph):
     """The seed gradient for ``root``: an array, or a Tensor when create_graph."""
     if gradient is None:
@@ -415,6 +451,14 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
 
     If ``capture`` (a list of tensors) is given, their gradients are returned in that order
     instead of being accumulated into ``.grad`` (this is ``lfs.grad``).
+
+    The order: a node may run its backward only once the gradients of all its outputs are
+    complete, that is after every node that used one of its outputs. Nodes are numbered in
+    the order they were created, and a node's users are always created after it, so taking
+    the highest-numbered waiting node each time (a max-heap on that number) visits nodes in
+    reverse topological order. A node joins the heap when it first receives a gradient, so
+    only the part of the graph that gradients actually reach is visited, with no separate
+    graph search and no recursion (a chain of 100,000 nodes is fine).
     """
     global _create_graph
     for r in roots:
@@ -424,95 +468,133 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
                 "the output was not computed from any tensor with requires_grad=True "
                 "(or it was computed inside lfs.no_grad())")
     seeds = [_check_gradient_arg(r, g, create_graph) for r, g in zip(roots, gradients)]
-    captured = {id(t): None for t in capture} if capture is not None else None
-    leaf_grads = {}         # id -> [tensor, summed gradient]: .grad is set once, at the end
 
-    def deliver_to_tensor(t, g):
-        """A gradient for tensor t: summed into the capture dict or, later, into .grad."""
+    # Where gradients end up. Leaves (and tensors that called retain_grad) collect theirs in
+    # `collected` and get .grad once, at the end, so a failed pass leaves .grad untouched.
+    # lfs.grad (capture) instead collects only the requested tensors: a leaf by identity,
+    # a non-leaf by (its node, its output index).
+    collected = {}          # id(tensor) -> [tensor, gradient, gradient is a fresh array]
+    captured = None
+    if capture is not None:
+        captured = {(id(t) if t.creator is None else (id(t.creator), t._out_index)): None
+                    for t in capture}
+
+    heap = []               # (-node number, node): heappop gives the latest-created node
+
+    def receive(t, g):
+        """Gradient g for tensor t, which is a leaf, retains its grad, or is captured."""
         if captured is not None:
-            if id(t) in captured:
-                captured[id(t)] = _accumulate(captured[id(t)], g)
+            key = id(t) if t.creator is None else (id(t.creator), t._out_index)
+            if key in captured:
+                captured[key] = g if captured[key] is None else captured[key] + g
             return
-        if t.creator is None or t._retain:
-            entry = leaf_grads.get(id(t))
-            if entry is None:
-                leaf_grads[id(t)] = [t, g]
-            else:
-                entry[1] = entry[1] + g
+        entry = collected.get(id(t))
+        if entry is None:
+            collected[id(t)] = [t, g, False]
+        else:
+            entry[1] = entry[1] + g         # out of place: g may be shared with others
+            entry[2] = True
 
-    order = _topological_order(roots)
-    # seed gradients
     for r, g in zip(roots, seeds):
         fn = r.creator
         if fn is None:
-            deliver_to_tensor(r, g)
+            receive(r, g)
             continue
+        if fn.inputs is None:
+            _raise_freed(fn)
         if fn._pending is None:
-            fn._pending = [None] * len(fn.outputs)
-        fn._pending[r._out_index] = _accumulate(fn._pending[r._out_index], g)
+            fn._pending = [None] * len(fn._output_data)
+            heapq.heappush(heap, (-fn._seq, fn))
+        k = r._out_index
+        fn._pending[k] = g if fn._pending[k] is None else fn._pending[k] + g
 
+    heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _create_graph
     _create_graph = create_graph
     try:
         with _set_grad_enabled(create_graph):
-            for fn in reversed(order):
-                pending, fn._pending = fn._pending, None
-                if pending is None:
-                    continue            # no gradient flows into this node
-                outs = [w() for w in fn.outputs]
-                gys = []
-                for k, g in enumerate(pending):
-                    out = outs[k]
-                    if g is not None and out is not None and (out._retain or captured is not None):
-                        deliver_to_tensor(out, g)
-                    if g is None:       # an output nobody used: its gradient is zero
-                        g = _zeros_for(fn, k, out, create_graph)
-                    gys.append(g)
-                gxs = fn.backward(*gys)
-                if type(gxs) is not tuple:
+            while heap:
+                fn = heappop(heap)[1]
+                grads_out, fn._pending = fn._pending, None
+                if captured is not None or fn._retained is not None or len(grads_out) > 1:
+                    _deliver_outputs(fn, grads_out, captured, receive, create_graph)
+                gxs = fn.backward(*grads_out)
+                if gxs.__class__ is not tuple:
                     gxs = (gxs,)
                 for t, gx, need in zip(fn.inputs, gxs, fn.needs_input_grad):
-                    if not need or gx is None:
+                    if gx is None or not need:
                         continue
-                    if gx.shape != t.data.shape:
+                    if gx.shape != t.data.shape:        # undo broadcasting, for every op
                         gx = sum_to(gx, t.data.shape)
                     c = t.creator
                     if c is None:
-                        deliver_to_tensor(t, gx)
-                    else:
-                        if c._pending is None:
-                            c._pending = [None] * len(c.outputs)
-                        c._pending[t._out_index] = _accumulate(c._pending[t._out_index], gx)
+                        receive(t, gx)
+                        continue
+                    pending = c._pending
+                    if pending is None:                 # c's first gradient: c joins the heap
+                        if c.inputs is None:
+                            _raise_freed(c)
+                        c._pending = pending = [None] * len(c._output_data)
+                        heappush(heap, (-c._seq, c))
+                    k = t._out_index
+                    pending[k] = gx if pending[k] is None else pending[k] + gx
                 if not retain_graph:
-                    fn.inputs = None    # free saved tensors; a second backward raises
+                    fn.inputs = None        # free saved tensors; a second backward raises
                     fn._output_data = None
-                    fn.__dict__.clear()
+                    fn.__dict__.clear()     # and what forward saved (masks, ...)
     finally:
         _create_graph = previous_mode
-        for fn in order:                # a failed pass must not leave stale gradients behind
+        for _, fn in heap:          # a failed pass must not leave stale gradients behind
             fn._pending = None
-    for t, g in leaf_grads.values():
-        _set_grad(t, g, create_graph)
+    for t, g, fresh in collected.values():
+        _set_grad(t, g, fresh, create_graph)
     if capture is not None:
-        return [captured[id(t)] for t in capture]
+        return [captured[id(t) if t.creator is None else (id(t.creator), t._out_index)]
+                for t in capture]
     return None
 
 
-def _zeros_for(fn, k, out, create_graph):
+def _deliver_outputs(fn, grads_out, captured, receive, create_graph):
+    """The less common work on a node's output gradients, before its backward runs.
+
+    Hands them to the tensors that asked for them (lfs.grad's inputs, retain_grad), and
+    replaces the gradient of an output that nobody used (multi-output nodes) by zeros.
+    """
+    if captured is not None:
+        for k, g in enumerate(grads_out):
+            key = (id(fn), k)
+            if g is not None and key in captured:
+                captured[key] = g if captured[key] is None else captured[key] + g
+    elif fn._retained is not None:
+        for k, ref in fn._retained.items():
+            t = ref()
+            if t is not None and grads_out[k] is not None:
+                receive(t, grads_out[k])
+    for k, g in enumerate(grads_out):
+        if g is None:
+            grads_out[k] = _zeros_for(fn, k, create_graph)
+
+
+def _zeros_for(fn, k, create_graph):
     like = fn._output_data[k]
     z = fn.xp.zeros(like.shape, dtype=like.dtype)
     return Tensor(z) if create_graph else z
 
 
-def _set_grad(t, g, create_graph):
-    """Out-of-place accumulation into t.grad (a fresh array, never shared with others)."""
+def _set_grad(t, g, fresh, create_graph):
+    """Out-of-place accumulation into t.grad (never an array shared with another tensor).
+
+    A gradient may alias arrays of the graph (add passes its gradient through to both
+    inputs, so x + y hands x and y the very same array): unless it is a fresh sum made by
+    the engine, the first .grad of a tensor gets its own copy.
+    """
     if isinstance(g, Tensor):
+        if not fresh:
+            g = _fn.mul(g, 1.0)     # a new array, still on the recorded graph
         t.grad = g if t.grad is None else t.grad + g
         return
     if t.grad is None:
-        # gradients may alias arrays of the graph (add passes its gradient through to both
-        # inputs), so a leaf's .grad gets its own copy
-        t.grad = Tensor(g.copy())
+        t.grad = Tensor(g if fresh else g.copy())
     else:
         t.grad = Tensor(t.grad.data + g)
 
@@ -565,10 +647,17 @@ def sum_to(g, shape):
 
 
 def broadcast_to(g, shape):
-    """Broadcast an array or Tensor to ``shape``."""
+    """Broadcast an array or Tensor to ``shape``.
+
+    An array is materialised (a new, writable array) rather than returned as a read-only
+    broadcast view: ``xp.broadcast_to`` costs several microseconds in NumPy, and the
+    gradient's first user makes a full-size array anyway.
+    """
     if isinstance(g, Tensor):
         return _fn.broadcast_to(g, shape)
-    return backend.get_array_module(g).broadcast_to(g, shape)
+    out = backend.get_array_module(g).empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def unary(name, x):

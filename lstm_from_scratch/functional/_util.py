@@ -17,6 +17,9 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     xp = backend.get_array_module(like.data)
+    cls = value.__class__
+    if (cls is float or cls is int) and like.data.dtype.kind == "f":   # 1 - y, 0.5 * x ...
+        return Tensor(xp.asarray(value, dtype=like.data.dtype))
     if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, bool):
         dt = like.data.dtype
         if dt.kind != "f" and isinstance(value, (float, np.floating)):

@@ -1,12 +1,16 @@
 """Activations: sigmoid, tanh, relu, softmax, log_softmax (all numerically stable)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function, unary
 from ._util import normalize_axis, pick_axis
 
 # exp(-x) overflows float32 beyond x < -88.7 and float64 beyond x < -709.8; clipping the
 # exponent there changes sigmoid by less than the smallest normal number of the dtype.
-_EXP_LIMIT = {"float32": 88.0, "float64": 709.0, "float16": 11.0}
+# (Keyed by dtype objects: dtype.name is a Python-level property that costs microseconds.)
+_EXP_LIMIT = {np.dtype(np.float32): 88.0, np.dtype(np.float64): 709.0,
+              np.dtype(np.float16): 11.0}
 
 
 def _sigmoid_array(xp, x):
@@ -16,7 +20,7 @@ def _sigmoid_array(xp, x):
     as its exp on the CPUs we measured.)
     """
     y = xp.negative(x)
-    limit = _EXP_LIMIT.get(x.dtype.name)
+    limit = _EXP_LIMIT.get(x.dtype)
     if limit is not None:
         xp.minimum(y, limit, out=y)
     xp.exp(y, out=y)

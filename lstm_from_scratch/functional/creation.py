@@ -38,7 +38,11 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     xp = backend.xp_for(dev)
     dt = _as_dtype(dtype)
     if dt is None and not hasattr(data, "dtype"):
-        probe = np.asarray(data)
+        try:
+            probe = np.asarray(data)
+        except ValueError:              # NumPy 2: ragged nested lists
+            raise TypeError("tensor: cannot make a tensor from ragged nested lists (every "
+                            "row must have the same length)") from None
         dt = _DEFAULT_FLOAT if probe.dtype.kind == "f" else probe.dtype
         if probe.dtype.kind == "O":
             raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "

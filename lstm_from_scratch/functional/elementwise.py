@@ -6,12 +6,15 @@ broadcast as NumPy does; the engine sums their gradients back to each input's sh
 """
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function, Tensor, unary
 from ._util import as_tensor_like, binary_operands, broadcast_error
 
 
 def _binary(cls, a, b, op):
-    a, b = binary_operands(a, b, op)
+    # the common case, two tensors of one dtype, skips the conversions of binary_operands
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype is b.data.dtype):
+        a, b = binary_operands(a, b, op)
     try:
         return cls()(a, b)
     except ValueError as e:
@@ -104,8 +107,8 @@ def _where_positive(a):
     if isinstance(a, Tensor):
         mask = a.data > 0
         return where(Tensor(mask), a, 1.0)
-    xp_mask = a > 0
-    return a * xp_mask + (1 - xp_mask)
+    # a dtype-typed 1: an int array here (1 - mask) would promote float32 to float64
+    return backend.get_array_module(a).where(a > 0, a, a.dtype.type(1))
 
 
 class Exp(Function):

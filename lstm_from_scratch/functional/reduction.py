@@ -34,9 +34,11 @@ class Mean(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        y = x.mean(axis=self.axes, keepdims=self.keepdims)
-        self.scale = x.dtype.type(y.size / x.size) if x.size else x.dtype.type(0)
-        return y
+        # sum / count is what x.mean() computes, without NumPy's Python-level wrapper
+        y = x.sum(axis=self.axes, keepdims=self.keepdims)
+        count = x.size // y.size if y.size else 0
+        self.scale = x.dtype.type(1 / count) if count else x.dtype.type(0)
+        return y / count if count else y * x.dtype.type("nan")
 
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
