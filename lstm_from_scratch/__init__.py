@@ -13,6 +13,7 @@ from .backend import get_device, gpu_available, manual_seed, set_device
 from .functional import *  # noqa: F401,F403  (the primitives: lfs.exp, lfs.matmul, ...)
 from .functional import __all__ as _functional_all
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import nn  # noqa: E402  (after the primitives it is built on)
 
 float32 = __import__("numpy").float32
 float64 = __import__("numpy").float64
@@ -20,6 +21,6 @@ float64 = __import__("numpy").float64
 __version__ = "0.1.0"
 
 __all__ = ["Function", "Tensor", "backend", "enable_grad", "float32", "float64",
-           "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck",
+           "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck", "nn",
            "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
            *_functional_all]
