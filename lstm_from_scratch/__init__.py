@@ -14,6 +14,7 @@ from .functional import *  # noqa: F401,F403  (the primitives: lfs.exp, lfs.matm
 from .functional import __all__ as _functional_all
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import nn  # noqa: E402  (after the primitives it is built on)
+from . import data, io, optim, train  # noqa: E402  (built on nn and the primitives)
 
 float32 = __import__("numpy").float32
 float64 = __import__("numpy").float64
@@ -22,5 +23,6 @@ __version__ = "0.1.0"
 
 __all__ = ["Function", "Tensor", "backend", "enable_grad", "float32", "float64",
            "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck", "nn",
+           "data", "io", "optim", "train",
            "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
            *_functional_all]
