@@ -233,15 +233,20 @@ class Tensor:
         return self.to(dtype=dtype)
 
     # -- autograd entry point ----------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False):
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
             gradient: d(loss)/d(self), same shape as self; may be omitted only for a
                 one-element tensor (then it is 1).
             retain_graph: keep the graph so that backward can run through it again.
+                Defaults to ``create_graph`` (as PyTorch): the recorded gradient refers to
+                the first graph, so differentiating it again needs that graph alive.
             create_graph: record the backward pass itself, for higher-order gradients.
         """
+        if retain_graph is None:
+            retain_graph = create_graph
         run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph)
 
     # -- representation ---------------------------------------------------------------------

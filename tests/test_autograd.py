@@ -402,3 +402,14 @@ def test_gradgradcheck_fails_when_backward_is_not_differentiable():
 def test_gradcheck_requires_float64():
     with pytest.raises(TypeError, match="float64"):
         lfs.gradcheck(lambda v: v * 2, [lfs.tensor([1.0], requires_grad=True)])
+
+
+def test_backward_create_graph_keeps_the_graph_for_a_second_derivative():
+    # PyTorch's default: retain_graph follows create_graph, so x.grad can be differentiated
+    x = lfs.tensor([0.3, -1.2], dtype=lfs.float64, requires_grad=True)
+    x.tanh().sum().backward(create_graph=True)
+    first = x.grad
+    x.grad = None
+    first.sum().backward()
+    t = np.tanh(np.array([0.3, -1.2]))
+    np.testing.assert_allclose(x.grad.numpy(), -2 * t * (1 - t * t), rtol=1e-12)
