@@ -496,6 +496,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
         entry = collected.get(id(t))
         if entry is None:
             collected[id(t)] = [t, g, False]
+        elif entry[2] and not create_graph:
+            entry[1] += g       # a sum this pass made itself: nothing else refers to it
         else:
             entry[1] = entry[1] + g         # out of place: g may be shared with others
             entry[2] = True
