@@ -15,14 +15,6 @@ except ImportError:                 # a test-only dependency: only the parity te
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 TOL = dict(rtol=1e-9, atol=1e-9)
-DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
-
-
-@pytest.fixture(params=DEVICES)
-def device(request):
-    if request.param == "gpu" and not lfs.gpu_available():
-        pytest.skip("needs CuPy and a CUDA device")
-    return request.param
 
 
 def _from_torch(ours, theirs):

@@ -19,14 +19,6 @@ needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed
 TOL = dict(rtol=1e-9, atol=1e-9)
 T, B, I, H = 3, 2, 3, 4
 
-DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
-
-
-@pytest.fixture(params=DEVICES)
-def device(request):
-    if request.param == "gpu" and not lfs.gpu_available():
-        pytest.skip("needs CuPy and a CUDA device")
-    return request.param
 
 
 def _rng(seed=0):
