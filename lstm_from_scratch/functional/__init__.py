@@ -10,7 +10,7 @@ from .creation import (arange, as_tensor, full, full_like, ones, ones_like, rand
                        randn, randn_like, tensor, uniform, zeros, zeros_like)
 from .elementwise import (abs, add, astype, clamp, clip, div, eq, exp, ge, gt, le, log, lt,
                           maximum, minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
-from .linalg import matmul
+from .linalg import linear, matmul
 from .reduction import max, mean, min, sum, var
 from .shape import (broadcast_to, cat, chunk, concat, flatten, getitem, permute, reshape,
                     split, squeeze, stack, swapaxes, transpose, unsqueeze)
@@ -18,7 +18,7 @@ from .shape import (broadcast_to, cat, chunk, concat, flatten, getitem, permute,
 __all__ = [
     "abs", "add", "arange", "as_tensor", "astype", "broadcast_to", "cat", "chunk", "clamp",
     "clip", "concat", "div", "eq", "exp", "flatten", "full", "full_like", "ge", "getitem", "gt",
-    "le", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "le", "linear", "log", "log_softmax", "lt", "matmul", "max", "maximum", "mean", "min", "minimum",
     "mul", "ne", "neg", "ones", "ones_like", "permute", "pow", "rand", "rand_like", "randn",
     "randn_like", "relu", "reshape", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
     "sub", "sum", "swapaxes", "tanh", "tensor", "to_device", "transpose", "uniform",

@@ -53,3 +53,51 @@ def matmul(a, b):
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of shapes {a.shape} and {b.shape} "
                          "cannot be broadcast together") from None
+
+
+class Linear(Function):
+    """y = x W^T + b as one node (PyTorch's ``F.linear``).
+
+    The same numbers as ``x @ W.T + b``, but the weight gradient comes out as one contiguous
+    (out, in) product ``gy^T x`` instead of a transposed view of ``x^T gy`` that is then added
+    element by element into W's gradient, and the graph has one node instead of three. The
+    recurrent layers apply it once per time step, where this matters.
+    x: (..., in), weight: (out, in), bias: (out,) or absent -> (..., out).
+    """
+
+    def forward(self, x, weight, bias=None):
+        y = x @ weight.T
+        if bias is not None:
+            y += bias               # y is a new array: adding in place is safe
+        return y
+
+    def backward(self, gy):
+        inputs = self.saved_inputs()
+        x, weight = inputs[0], inputs[1]
+        needs = self.needs_input_grad
+        gx = gy @ weight if needs[0] else None
+        gw = gb = None
+        if needs[1]:
+            rows_gy = gy.reshape((-1, gy.shape[-1])) if gy.ndim != 2 else gy
+            rows_x = x.reshape((-1, x.shape[-1])) if x.ndim != 2 else x
+            gw = rows_gy.T @ rows_x
+        if len(inputs) > 2 and needs[2]:
+            gb = gy.sum(axis=tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
+        return (gx, gw) if len(inputs) == 2 else (gx, gw, gb)
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` as one node; x: (..., in), weight: (out, in), bias: (out,)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has shape {x.shape}, but weight of shape "
+                         f"{weight.shape} expects {weight.shape[1]} features in the last dimension")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"linear: {name} has dtype {t.dtype}, input has {x.dtype}")
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)

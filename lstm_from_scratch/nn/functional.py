@@ -17,12 +17,6 @@ from ..functional import getitem, matmul, where
 from ..functional.loss import *  # noqa: F401,F403
 
 
-def linear(x, weight, bias=None):
-    """y = x W^T + b.  x: (..., in), weight: (out, in), bias: (out,) or None -> (..., out)."""
-    y = matmul(x, weight.T)
-    return y if bias is None else y + bias
-
-
 def dropout(x, p: float = 0.5, training: bool = True):
     """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
     1 / (1 - p), so the expected value is unchanged and evaluation needs no rescaling.

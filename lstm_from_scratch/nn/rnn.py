@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, _as_dtype
-from ..functional import chunk, concat, relu, sigmoid, split, stack, tanh, zeros
+from ..functional import chunk, concat, linear, relu, sigmoid, split, stack, tanh, zeros
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -39,9 +39,9 @@ _ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "identity": _ide
 
 
 def _affine(x, weight, bias):
-    """x W^T + b; x: (B, in), weight: (out, in), bias: (out,) or None -> (B, out)."""
-    y = x @ weight.T
-    return y if bias is None else y + bias
+    """x W^T + b as one node (``linear``); x: (B, in), weight: (out, in), bias: (out,) or
+    None -> (B, out). ``LSTMCell.forward`` writes the same product out symbol by symbol."""
+    return linear(x, weight, bias)
 
 
 # ---- the variants of the LSTM --------------------------------------------------------------------
