@@ -187,6 +187,13 @@ def _check_sizes(name, input_size, hidden_size):
             raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
 
 
+def _check_input_size(name, x, input_size):
+    """The one wording of a wrong input size, for cells and sequence layers alike."""
+    if x.shape[-1] != input_size:
+        raise ValueError(f"{name}: expected input of size {input_size} in the last "
+                         f"dimension, got {x.shape[-1]}")
+
+
 def _check_tensor(name, what, t, like):
     """A clear error when ``t`` is not a Tensor of ``like``'s dtype and device."""
     if not isinstance(t, Tensor):
@@ -246,9 +253,7 @@ class _CellBase(Module):
         if x.ndim not in (1, 2):
             raise ValueError(f"{name}: expected input of 1 (unbatched: (I,)) or 2 (batched: "
                              f"(B, I)) dimensions, got shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input of size {self.input_size} in the last "
-                             f"dimension, got {x.shape[-1]}")
+        _check_input_size(name, x, self.input_size)
         unbatched = x.ndim == 1
         if unbatched:
             x = x.reshape(1, self.input_size)
@@ -508,9 +513,7 @@ class _RNNBase(Module):
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ValueError(f"{name}: expected input of 2 (unbatched: (T, I)) or 3 (batched: "
                              f"{layout}) dimensions, got shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input of size {self.input_size} in the last "
-                             f"dimension, got {x.shape[-1]}")
+        _check_input_size(name, x, self.input_size)
         unbatched = x.ndim == 2
         if unbatched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
