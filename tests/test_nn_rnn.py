@@ -634,3 +634,21 @@ def test_constructor_errors_and_dropout_warning():
         nn.GRU(3, 4, num_layers=2, dropout=1.5)
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         nn.LSTM(3, 4, dropout=0.2)
+
+
+def test_wrongly_packed_states_are_named():
+    cell = lfs.nn.LSTMCell(3, 4)
+    x, h = lfs.randn(2, 3), lfs.randn(2, 4)
+    with pytest.raises(TypeError, match=r"LSTMCell: hx must be a tuple \(h, c\), got Tensor"):
+        cell(x, h)
+    with pytest.raises(ValueError, match=r"LSTMCell: expected hx as \(h, c\), got 1 tensors"):
+        cell(x, (h,))
+    layer = lfs.nn.LSTM(3, 4)
+    seq = lfs.randn(5, 2, 3)
+    with pytest.raises(TypeError, match=r"LSTM: the initial state must be a tuple \(h0, c0\)"):
+        layer(seq, lfs.randn(1, 2, 4))
+    with pytest.raises(ValueError, match=r"LSTM: expected the initial state as \(h0, c0\), got 3"):
+        layer(seq, (lfs.randn(1, 2, 4),) * 3)
+    # a GRU has one state: a bare tensor is the state itself
+    out, h_n = lfs.nn.GRU(3, 4)(seq, lfs.zeros(1, 2, 4))
+    assert h_n.shape == (1, 2, 4)

@@ -187,6 +187,20 @@ def _check_sizes(name, input_size, hidden_size):
             raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
 
 
+def _unpack_states(name, what, hx, state_names):
+    """``hx`` as a list of one tensor per name in ``state_names``: (h, c) for the LSTM, h
+    alone otherwise; the one wording of a wrongly packed state, for cells and layers."""
+    if len(state_names) == 1:
+        return [hx]
+    if not isinstance(hx, (tuple, list)):
+        raise TypeError(f"{name}: {what} must be a tuple ({', '.join(state_names)}), "
+                        f"got {type(hx).__name__}")
+    if len(hx) != len(state_names):
+        raise ValueError(f"{name}: expected {what} as ({', '.join(state_names)}), "
+                         f"got {len(hx)} tensors")
+    return list(hx)
+
+
 def _check_input_size(name, x, input_size):
     """The one wording of a wrong input size, for cells and sequence layers alike."""
     if x.shape[-1] != input_size:
@@ -260,13 +274,7 @@ class _CellBase(Module):
         B, H = x.shape[0], self.hidden_size
         if hx is None:
             return x, [zeros(B, H, dtype=x.dtype, device=x.device) for _ in state_names], unbatched
-        if len(state_names) > 1 and not isinstance(hx, (tuple, list)):
-            raise TypeError(f"{name}: hx must be a tuple ({', '.join(state_names)}), got "
-                            f"{type(hx).__name__}")
-        states = list(hx) if len(state_names) > 1 else [hx]
-        if len(states) != len(state_names):
-            raise ValueError(f"{name}: expected hx = ({', '.join(state_names)}), got "
-                             f"{len(states)} tensors")
+        states = _unpack_states(name, "hx", hx, state_names)
         expected = (H,) if unbatched else (B, H)
         out = []
         for s_name, s in zip(state_names, states):
@@ -526,13 +534,7 @@ class _RNNBase(Module):
         names = [s + "0" for s in self._state_names]
         if hx is None:
             return x, [None] * len(names), unbatched
-        if len(names) > 1 and not isinstance(hx, (tuple, list)):
-            raise TypeError(f"{name}: the initial state must be a tuple ({', '.join(names)}), "
-                            f"got {type(hx).__name__}")
-        states = list(hx) if len(names) > 1 else [hx]
-        if len(states) != len(names):
-            raise ValueError(f"{name}: expected the initial state as ({', '.join(names)}), "
-                             f"got {len(states)} tensors")
+        states = _unpack_states(name, "the initial state", hx, names)
         expected = (LD, H) if unbatched else (LD, B, H)
         per_state = []
         for s_name, s in zip(names, states):
