@@ -1,0 +1,12 @@
+"""Figures for the book: the shared style and colours, and plotting helpers.
+
+* :mod:`.style` - ``use_book_style()``, one colour per gate (``GATE_COLORS``) and per model
+  (``MODEL_COLORS``);
+* :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``).
+
+Each kind of figure lives in a module of its own; this package re-exports the public names.
+"""
+from .graph import draw_graph, graph_nodes
+from .style import GATE_COLORS, MODEL_COLORS, use_book_style
+
+__all__ = ["GATE_COLORS", "MODEL_COLORS", "draw_graph", "graph_nodes", "use_book_style"]
