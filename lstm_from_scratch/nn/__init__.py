@@ -3,11 +3,12 @@ initialisation (``lfs.nn.init``) and the functional forms (``lfs.nn.functional``
 PyTorch's names, shapes and defaults."""
 from ..functional.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from . import functional, init, utils
+from .attention import AdditiveAttention, MultiplicativeAttention
 from .layers import Dropout, Embedding, Identity, Linear, ModuleList, Sequential
 from .module import Module, Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, LSTMVariant, RNNCell
 
-__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
+__all__ = ["AdditiveAttention", "MultiplicativeAttention", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "Dropout", "Embedding", "GRU", "GRUCell", "Identity", "LSTM", "LSTMCell",
            "LSTMVariant", "Linear", "Module", "ModuleList", "Parameter", "RNN", "RNNCell",
            "Sequential", "functional", "init", "utils"]
