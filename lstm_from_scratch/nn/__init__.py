@@ -1,14 +1,19 @@
 """``lfs.nn``: Module and Parameter, the layers, the recurrent cells and sequence layers,
 initialisation (``lfs.nn.init``) and the functional forms (``lfs.nn.functional``), with
-PyTorch's names, shapes and defaults."""
+PyTorch's names, shapes and defaults; attention (``AdditiveAttention``,
+``MultiplicativeAttention``), the encoder-decoder ``Seq2Seq`` and its searches
+(``greedy_search``, ``beam_search``)."""
 from ..functional.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from . import functional, init, utils
+from . import decoding, functional, init, utils
 from .attention import AdditiveAttention, MultiplicativeAttention
+from .decoding import DecodeResult, beam_search, greedy_search
 from .layers import Dropout, Embedding, Identity, Linear, ModuleList, Sequential
 from .module import Module, Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, LSTMVariant, RNNCell
+from .seq2seq import Seq2Seq
 
-__all__ = ["AdditiveAttention", "MultiplicativeAttention", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
-           "Dropout", "Embedding", "GRU", "GRUCell", "Identity", "LSTM", "LSTMCell",
+__all__ = ["AdditiveAttention", "BCEWithLogitsLoss", "CrossEntropyLoss", "DecodeResult",
+           "MSELoss", "MultiplicativeAttention", "NLLLoss", "Seq2Seq", "beam_search",
+           "decoding", "greedy_search", "Dropout", "Embedding", "GRU", "GRUCell", "Identity", "LSTM", "LSTMCell",
            "LSTMVariant", "Linear", "Module", "ModuleList", "Parameter", "RNN", "RNNCell",
            "Sequential", "functional", "init", "utils"]
