@@ -133,6 +133,10 @@ UNARY_BINARY = {
     "matmul_batched_2d": (lambda a, b: a @ b, [(2, 3, 4), (4, 5)], "any"),
     "matmul_1d_batched": (lambda a, b: a @ b, [(4,), (2, 4, 3)], "any"),
     "matmul_batched_1d": (lambda a, b: a @ b, [(2, 3, 4), (4,)], "any"),
+    "matmul_batched_one_row": (lambda a, b: a @ b, [(2, 1, 4), (2, 4, 3)], "any"),
+    "matmul_batched_one_column": (lambda a, b: a @ b, [(2, 3, 4), (2, 4, 1)], "any"),
+    "matmul_batched_outer": (lambda a, b: a @ b, [(2, 3, 1), (2, 1, 4)], "any"),
+    "matmul_one_row_broadcast": (lambda a, b: a @ b, [(2, 1, 1, 4), (3, 4, 2)], "any"),
 }
 
 
@@ -175,8 +179,8 @@ def test_values_match_numpy_reference_on_device(name, device):
 
 GRADGRAD = ["mul", "div", "pow_scalar", "pow_tensor", "exp", "log", "sqrt", "sigmoid", "tanh",
             "softmax", "log_softmax", "sum_axis", "mean_keepdims", "max_axis", "var_axis_pop",
-            "matmul_2d", "matmul_1d_2d", "matmul_batch_broadcast", "getitem_repeated_indices",
-            "concat", "stack", "split_one_used", "chunk", "add_broadcast_3d", "transpose_pair",
+            "matmul_2d", "matmul_1d_2d", "matmul_batch_broadcast", "matmul_batched_one_row",
+            "getitem_repeated_indices", "concat", "stack", "split_one_used", "chunk", "add_broadcast_3d", "transpose_pair",
             "broadcast_to", "maximum", "clip", "where", "abs", "relu", "masked_fill_softmax"]
 
 

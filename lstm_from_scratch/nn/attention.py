@@ -217,7 +217,11 @@ class MultiplicativeAttention(Module):
 
     def score(self, query, keys, projected_keys=None):
         """Unnormalised scores e: query (B, T, Q), keys (B, S, K) -> (B, T, S)."""
-        q = query if self.weight is None else matmul(query, self.weight)     # (B, T, K)
+        q = query
+        if self.weight is not None:         # q^T W_a as one (B*T, Q) @ (Q, K) product
+            B, T, _ = query.shape
+            q = matmul(query.reshape(B * T, self.query_size), self.weight)
+            q = q.reshape(B, T, self.key_size)                               # (B, T, K)
         scores = matmul(q, keys.swapaxes(1, 2))                              # (B, T, S)
         if self.scaled:
             scores = scores * (1.0 / math.sqrt(self.key_size))

@@ -2,11 +2,15 @@
 
 * :mod:`.style` - ``use_book_style()``, one colour per gate (``GATE_COLORS``) and per model
   (``MODEL_COLORS``);
-* :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``).
+* :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``);
+* :mod:`.attention` - attention heatmaps and scores by input length (``attention_heatmap``,
+  ``plot_by_length``).
 
 Each kind of figure lives in a module of its own; this package re-exports the public names.
 """
+from .attention import attention_heatmap, plot_by_length
 from .graph import draw_graph, graph_nodes
 from .style import GATE_COLORS, MODEL_COLORS, use_book_style
 
-__all__ = ["GATE_COLORS", "MODEL_COLORS", "draw_graph", "graph_nodes", "use_book_style"]
+__all__ = ["GATE_COLORS", "MODEL_COLORS", "attention_heatmap", "draw_graph", "graph_nodes",
+           "plot_by_length", "use_book_style"]

@@ -18,7 +18,10 @@ GATE_COLORS = {
     "x": "#555555",   # input: grey
 }
 # Models compared across chapters keep their colours too.
-MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999"}
+MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999",
+                # chapter 11: the encoder-decoder without attention and with each attention
+                "encoder-decoder": "#D55E00", "additive": "#0072B2", "general": "#CC79A7",
+                "dot": "#56B4E9"}
 
 
 def use_book_style() -> None:
