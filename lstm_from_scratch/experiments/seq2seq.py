@@ -11,7 +11,8 @@ length::
 writes the results (accuracy per model, seed and input-length bucket, training curves and
 times) with their provenance, and the seed-0 model of each kind as a checkpoint
 ``book/data/seq2seq_<model>.npz`` (``lfs.io``), which the chapter loads for its figures.
-``--quick`` runs a small version (for tests).
+``--quick`` runs a small version (for tests); ``--jobs N`` trains N runs at a time in
+separate processes (each with one BLAS thread unless ``OPENBLAS_NUM_THREADS`` says otherwise).
 
 Exact match: the decoded tokens, ``<eos>`` included, equal the target. Per-token accuracy:
 the fraction of target positions (``<eos>`` included) where the decoded token is the target
@@ -20,7 +21,9 @@ token; a missing position (the output stopped early) counts as wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +158,11 @@ def evaluate(model, split, buckets=BUCKETS):
             "bucket_counts": counts}
 
 
-def run_one(name, seed, cfg, data, device=None, checkpoint=None, log=print):
+def _log(*args):
+    print(*args, flush=True)
+
+
+def run_one(name, seed, cfg, data, device=None, checkpoint=None, log=_log):
     """Train one model from one seed and evaluate it; optionally save its weights."""
     model = build_model(MODELS[name], seed, cfg, data, device)
     curve = []
@@ -179,6 +186,21 @@ def run_one(name, seed, cfg, data, device=None, checkpoint=None, log=print):
     return result
 
 
+def _run_job(job):
+    """One (model, seed) run in a worker process: its own data, its own result."""
+    name, seed, cfg, device, ckpt = job
+    result = run_one(name, seed, cfg, load_data(cfg), device, ckpt, log=lambda *a: None)
+    _report(result)
+    return result
+
+
+def _report(r):
+    test = r["test"]
+    buckets = [None if v is None else round(v, 3) for v in test["exact_match_by_length"]]
+    print(f"{r['model']:16s} seed {r['seed']}: test exact match {test['exact_match']:.3f}, "
+          f"by input length {buckets} ({r['train_cpu_s']:.0f} s CPU)", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="book/data/seq2seq.json")
@@ -188,28 +210,38 @@ def main(argv=None):
     parser.add_argument("--device", default=None, help="cpu or gpu (default: lfs's default)")
     parser.add_argument("--quick", action="store_true", help="a small version, for tests")
     parser.add_argument("--no-checkpoints", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at the same time")
     args = parser.parse_args(argv)
     meta = provenance(None if argv is None else ["lstm_from_scratch/experiments/seq2seq.py",
                                                   *argv])
     cfg = dict(CONFIG, **(QUICK if args.quick else {}))
     if args.steps is not None:
         cfg["steps"] = args.steps
-    data = load_data(cfg)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    runs = []
+    jobs = []
     for seed in args.seeds:
         for name in args.models:
             ckpt = None
             if seed == args.seeds[0] and not args.no_checkpoints:
                 ckpt = out.with_name(f"{out.stem}_{name.replace('-', '_')}.npz")
-            runs.append(run_one(name, seed, cfg, data, args.device, ckpt))
-            r = runs[-1]
-            print(f"{name:16s} seed {seed}: test exact match {r['test']['exact_match']:.3f} "
-                  f"per bucket {r['test']['exact_match_by_length']} "
-                  f"({r['train_cpu_s']:.0f} s CPU)", flush=True)
+            jobs.append((name, seed, cfg, args.device, ckpt))
+    t0 = time.perf_counter()
+    if args.jobs > 1:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")     # read by each new process
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+            runs = list(pool.map(_run_job, jobs))              # results in the jobs' order
+    else:
+        data = load_data(cfg)
+        runs = []
+        for name, seed, _, device, ckpt in jobs:
+            runs.append(run_one(name, seed, cfg, data, device, ckpt))
+            _report(runs[-1])
     meta["wall_time_s"] = round(time.perf_counter() - t0, 1)
+    meta["jobs"] = args.jobs
     write_results(out, {"provenance": meta, "config": cfg, "models": MODELS,
                         "buckets": [list(b) for b in BUCKETS],
                         "bucket_names": bucket_names(), "runs": runs})
