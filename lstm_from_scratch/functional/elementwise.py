@@ -1,10 +1,12 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons, where, clip.
+"""Element-wise primitives: arithmetic, exp/log, comparisons, where (and masked_fill), clip.
 
 Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
 broadcast as NumPy does; the engine sums their gradients back to each input's shape
 (``autograd.sum_to``), so no backward here deals with broadcasting.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, unary
@@ -343,7 +345,7 @@ def masked_fill(x, mask, value):
         raise TypeError(f"masked_fill: mask must be boolean, got "
                         f"{'dtype ' + str(dtype) if dtype is not None else type(mask).__name__}")
     try:
-        shape = backend.get_array_module(x.data).broadcast_shapes(m_shape, x.shape)
+        shape = np.broadcast_shapes(m_shape, x.shape)      # shapes only: no array is touched
     except ValueError:
         shape = None
     if shape != x.shape:
