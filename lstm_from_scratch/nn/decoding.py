@@ -47,7 +47,7 @@ class DecodeResult:
     extras: np.ndarray | None
 
 
-def _check(name, prev_tokens, bos, eos, max_len):
+def _check(name, bos, eos, max_len):
     if max_len < 1:
         raise ValueError(f"{name}: max_len must be at least 1, got {max_len}")
     if bos == eos:
@@ -67,7 +67,7 @@ def greedy_search(step, state, batch_size: int, bos: int, eos: int, max_len: int
         a :class:`DecodeResult` (``normalized_scores`` with length_penalty 1, the mean
         log-probability per token).
     """
-    _check("greedy_search", None, bos, eos, max_len)
+    _check("greedy_search", bos, eos, max_len)
     N = int(batch_size)
     prev = np.full(N, bos, dtype=np.int64)
     done = np.zeros(N, dtype=bool)
@@ -125,7 +125,7 @@ def beam_search(step, state, batch_size: int, bos: int, eos: int, max_len: int,
     Ties between candidates go to the lower beam and then the lower token id, as in
     :func:`greedy_search` (``argmax``), so ``beam_size=1`` reproduces it exactly.
     """
-    _check("beam_search", None, bos, eos, max_len)
+    _check("beam_search", bos, eos, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_search: beam_size must be at least 1, got {beam_size}")
     B, K = int(batch_size), int(beam_size)

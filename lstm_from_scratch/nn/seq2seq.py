@@ -40,8 +40,8 @@ __all__ = ["Seq2Seq"]
 ATTENTIONS = (None, "additive", "dot", "general")
 
 
-def _ids(name, what, ids, device):
-    """Integer ids (B, L) as a NumPy array (for masks) and a Tensor on ``device``."""
+def _ids(name, what, ids):
+    """Integer ids (B, L) as a NumPy int64 array (on the host: masks are computed there)."""
     arr = ids.data if isinstance(ids, Tensor) else ids
     if not hasattr(arr, "dtype") or arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: {what} must be an integer array or Tensor of token ids, got "
@@ -51,8 +51,7 @@ def _ids(name, what, ids, device):
                          f"{tuple(arr.shape)}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name}: {what} is empty (shape {tuple(arr.shape)})")
-    host = backend.to_numpy(arr).astype(np.int64)
-    return host
+    return backend.to_numpy(arr).astype(np.int64)
 
 
 class Seq2Seq(Module):
@@ -112,7 +111,7 @@ class Seq2Seq(Module):
         past each source's end), ``(h, c)`` each (B, H), the state after each source's last
         real token, and ``mask`` (B, S) NumPy bool, True at real tokens.
         """
-        host = _ids("Seq2Seq", "src", src, self.out.weight.device)
+        host = _ids("Seq2Seq", "src", src)
         mask = host != self.padding_idx
         if not mask.any(axis=1).all():
             rows = [int(r) for r in (~mask.any(axis=1)).nonzero()[0][:5]]
@@ -167,7 +166,7 @@ class Seq2Seq(Module):
         """
         encoded = self.encode(src)
         memory, _, mask = encoded
-        tgt = _ids("Seq2Seq", "tgt_in", tgt_in, memory.device)
+        tgt = _ids("Seq2Seq", "tgt_in", tgt_in)
         if tgt.shape[0] != mask.shape[0]:
             raise ValueError(f"Seq2Seq: src has {mask.shape[0]} rows but tgt_in has "
                              f"{tgt.shape[0]}")
