@@ -88,4 +88,4 @@ def test_the_recorded_runs_start_as_recorded(name):
     model = experiment.build_model(record["models"][name], 0, cfg, data)
     losses = experiment.train(model, data, cfg, seed=0, steps=steps)
     np.testing.assert_allclose(losses, run["first_losses"], rtol=1e-3, atol=1e-4)
-    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])            # it is learning
+    assert np.mean(losses[-10:]) < 0.9 * np.mean(losses[:10])            # it is learning
