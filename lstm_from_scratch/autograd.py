@@ -418,10 +418,11 @@ _new_object = object.__new__
 
 
 def _raise_device_mismatch(op: str, inputs):
-    devices = ", ".join(f"{t.device} (shape {t.shape})" for t in inputs)
-    raise RuntimeError(
-        f"{op}: all tensors must be on the same device, got {devices}; "
-        "move them with .to('cpu') or .to('gpu')")
+    devices = [t.device for t in inputs]
+    k = next(k for k, d in enumerate(devices) if d != devices[0])
+    raise backend.device_mismatch(
+        op, f"argument {k} (shape {inputs[k].shape})", devices[k], devices[0],
+        f"argument 0 (shape {inputs[0].shape}) is")
 
 
 def _raise_freed(fn):
@@ -441,9 +442,9 @@ def _check_gradient_arg(root, gradient, create_graph):
                 f"has shape {root.shape}; pass gradient= (a tensor of shape {root.shape})")
         g = backend.get_array_module(root.data).ones(root.shape, dtype=root.dtype)
     else:
-        g = gradient.data if isinstance(gradient, Tensor) else gradient
-        xp = backend.get_array_module(root.data)
-        g = xp.asarray(g, dtype=root.dtype)
+        g = backend.array_on(gradient.data if isinstance(gradient, Tensor) else gradient,
+                             root.device, root.dtype, op="backward", what="gradient",
+                             other="the output is", host_data=not isinstance(gradient, Tensor))
         if g.shape != root.shape:
             raise ValueError(
                 f"gradient has shape {g.shape} but the output has shape {root.shape}; "

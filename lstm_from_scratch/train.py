@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backend
 from .autograd import Tensor, no_grad
 from .functional import as_tensor
 
@@ -110,12 +109,11 @@ def _to_tensor(a, ref):
         return a
     if not hasattr(a, "dtype"):
         a = np.asarray(a)
-    if ref is not None:
-        if a.dtype.kind == "f" and a.dtype != ref.dtype:
-            a = a.astype(ref.dtype)
-        if backend.device_of(a) != ref.device:
-            a = backend.to_device(a, ref.device)
-    return as_tensor(a)
+    if ref is None:
+        return as_tensor(a)             # no parameters: the default device
+    if a.dtype.kind == "f" and a.dtype != ref.dtype:
+        a = a.astype(ref.dtype)
+    return as_tensor(a, device=ref.device)
 
 
 def _to_tensors(batch, ref):

@@ -298,7 +298,7 @@ def test_sigmoid_matches_the_formula_in_float64():
 
 
 def test_to_device_round_trip_carries_the_gradient(device):
-    x = lfs.tensor([1.0, -2.0, 3.0], dtype=F64, requires_grad=True)
+    x = lfs.tensor([1.0, -2.0, 3.0], dtype=F64, requires_grad=True, device="cpu")
     y = x.to(device)
     assert y.device == device
     z = (y * y).to("cpu")

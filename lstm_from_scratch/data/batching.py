@@ -118,8 +118,9 @@ def one_hot(indices, num_classes: int, dtype=np.float32):
 
 
 def to_tensors(*arrays, dtype=None, device=None):
-    """Each array as an ``lfs`` Tensor (floats keep their dtype unless ``dtype`` is given;
-    integer arrays stay integer). Returns a tuple (or one Tensor for one array)."""
+    """Each array as an ``lfs`` Tensor on ``device`` (default: the default device,
+    ``lfs.get_device()``, as every constructor); floats keep their dtype unless ``dtype`` is
+    given, integer arrays stay integer. Returns a tuple (or one Tensor for one array)."""
     from .. import functional as F
     out = []
     for a in arrays:

@@ -9,10 +9,13 @@ from .. import backend
 from ..autograd import Tensor
 
 
-def as_tensor_like(value, like: Tensor) -> Tensor:
+def as_tensor_like(value, like: Tensor, op: str = "operation",
+                   what: str = "an operand") -> Tensor:
     """``value`` as a Tensor on ``like``'s device; Python scalars take ``like``'s dtype.
 
     A Python float never promotes a float32 tensor to float64 (nor does a NumPy scalar).
+    Host data (NumPy arrays, lists) is copied to ``like``'s device; a CuPy array for a CPU
+    tensor is an error naming ``op``, ``what`` and both devices.
     """
     if isinstance(value, Tensor):
         return value
@@ -25,11 +28,7 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
         if dt.kind != "f" and isinstance(value, (float, np.floating)):
             dt = np.dtype(np.float32) if isinstance(value, float) else value.dtype
         return Tensor(xp.asarray(value, dtype=dt))
-    arr = value
-    if backend.get_array_module(arr) is not xp and hasattr(arr, "__array__") and \
-            backend.device_of(like.data) == "gpu":
-        arr = xp.asarray(arr)
-    arr = xp.asarray(arr)
+    arr = backend.array_on(value, like.device, op=op, what=what)
     if arr.dtype.kind == "f" and like.data.dtype.kind == "f" and arr.dtype != like.data.dtype:
         arr = arr.astype(like.data.dtype)
     return Tensor(arr)
@@ -42,9 +41,9 @@ def binary_operands(a, b, op: str):
     an integer or boolean operand is cast to the other operand's floating dtype.
     """
     if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b)
+        a = as_tensor_like(a, b, op, "the first operand")
     elif not isinstance(b, Tensor):
-        b = as_tensor_like(b, a)
+        b = as_tensor_like(b, a, op, "the second operand")
     da, db = a.data.dtype, b.data.dtype
     if da != db:
         fa, fb = da.kind == "f", db.kind == "f"

@@ -309,9 +309,8 @@ def where(condition, a, b):
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     if like is None:
         raise TypeError("where: at least one of a and b must be a Tensor")
-    from .. import backend
-    xp = backend.get_array_module(like.data)
-    cond = xp.asarray(cond)
+    cond = backend.array_on(cond, like.device, op="where", what="condition",
+                            other="a and b are", host_data=not isinstance(condition, Tensor))
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
     a, b = binary_operands(a, b, "where")
@@ -334,9 +333,12 @@ def to_device(x, device):
 # ---- comparisons: boolean tensors, not differentiable ---------------------------------------------
 def _compare(a, b, ufunc_name, op):
     if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b)
+        a = as_tensor_like(a, b, op, "the first operand")
     if not isinstance(b, Tensor):
-        b = as_tensor_like(b, a)
+        b = as_tensor_like(b, a, op, "the second operand")
+    if a.device != b.device:
+        raise backend.device_mismatch(op, "the second operand", b.device, a.device,
+                                      "the first is")
     try:
         return Tensor(getattr(a.data, ufunc_name)(b.data))
     except ValueError as e:

@@ -45,11 +45,9 @@ def _check_input(x, op, name="input"):
 
 def _raw_target(target, like, op):
     """The target as an array on ``like``'s device (class indices are never differentiated)."""
-    arr = target.data if isinstance(target, Tensor) else target
-    xp = backend.get_array_module(like.data)
-    if backend.device_of(like.data) == "gpu" and backend.get_array_module(arr) is not xp:
-        arr = xp.asarray(arr)
-    arr = xp.asarray(arr)
+    arr = backend.array_on(target.data if isinstance(target, Tensor) else target, like.device,
+                           op=op, what="target", other="the input is",
+                           host_data=not isinstance(target, Tensor))
     if arr.dtype.kind == "O":
         raise TypeError(f"{op}: target must be numeric, got an object array")
     return arr

@@ -107,12 +107,16 @@ def _has_advanced_index(index) -> bool:
 
 
 def _unwrap_index(index, xp):
-    """Tensors and lists in an index become arrays of the data's module."""
+    """Tensors and lists in an index become arrays of the data's module (host indices are
+    copied to the GPU, as PyTorch allows; GPU indices for CPU data are an error)."""
+    device = "cpu" if xp is np else "gpu"
+
     def conv(it):
         if isinstance(it, Tensor):
             it = it.data
         if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
-            arr = xp.asarray(it)
+            arr = backend.array_on(it, device, op="getitem", what="an index array",
+                                   other="the indexed tensor is")
             if arr.dtype.kind not in "iub":
                 raise IndexError(f"index arrays must be integer or boolean, got dtype {arr.dtype}")
             return arr

@@ -89,8 +89,14 @@ def clear_workspace():
 
 
 def _block_vector(xp, values, H, dtype):
-    """The vector (len(values) * H,) whose k-th block of H entries is values[k] (cached)."""
-    key = (xp.__name__, values, H, np.dtype(dtype).str)
+    """The vector (len(values) * H,) whose k-th block of H entries is values[k] (cached).
+
+    On the GPU the cache is per CUDA device: the vector is made on the current device, where
+    the kernels that use it run (CuPy allocates there too), and a vector of another device
+    would be read across devices (slow, or refused without peer access).
+    """
+    device = None if xp is np else xp.cuda.get_device_id()
+    key = (xp.__name__, device, values, H, np.dtype(dtype).str)
     v = _VECTORS.get(key)
     if v is None:
         if len(_VECTORS) > 64:
