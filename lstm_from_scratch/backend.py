@@ -109,7 +109,7 @@ def get_array_module(array) -> object:
     """numpy for NumPy arrays, scalars and lists; cupy for CuPy arrays."""
     if type(array) is np.ndarray:       # the common case, without an import check
         return np
-    cp = _imported_cupy()   # whoever made a CuPy array imported CuPy (even if we did not)
+    cp = _imported_cupy()       # whoever made a CuPy array imported CuPy
     if cp is not None and isinstance(array, cp.ndarray):
         return cp
     return np
