@@ -23,6 +23,8 @@ tests. ``cupy.__lfs_standin__`` is True here and absent from real CuPy.
 """
 from __future__ import annotations
 
+import sys as _sys
+
 import numpy as _numpy
 
 from . import _core
@@ -57,6 +59,8 @@ for _name in _core.CREATION:
 del _name
 
 from . import cuda, linalg, random  # noqa: E402  (they import the names above)
+
+_core._PACKAGE = _sys.modules[__name__]
 
 __all__ = ["ElementwiseKernel", "RawKernel", "RawModule", "ReductionKernel", "array",
            "asanyarray", "asarray", "ascontiguousarray", "asnumpy", "cuda",

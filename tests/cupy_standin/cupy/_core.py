@@ -27,8 +27,6 @@ No floating-point warnings: a GPU does not raise them, so every computation runs
 """
 from __future__ import annotations
 
-import sys
-
 import numpy
 
 from . import _device
@@ -39,8 +37,13 @@ _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
 _SUPPORTED_DTYPES = "?bhilqBHILQefdFD"
 
 
+_PACKAGE = None             # the stand-in's cupy package, set by its __init__
+
+
 def _module():
-    return sys.modules[__name__.rsplit(".", 1)[0]]
+    """The stand-in package (not ``sys.modules["cupy"]``, which a test may have swapped back
+    to the real CuPy while an array of the stand-in is still alive)."""
+    return _PACKAGE
 
 
 def _unsupported(x):
