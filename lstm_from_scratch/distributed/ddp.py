@@ -20,6 +20,7 @@ few large messages cost less than many small ones (chapter 14 measures this).
 from __future__ import annotations
 
 import contextlib
+import time
 
 from ..autograd import Tensor, no_grad
 from ..nn.module import Module
@@ -137,6 +138,8 @@ class DistributedDataParallel(Module):
                          for p in trained]
         self.allreduce_calls = 0         # counters for tests and the book
         self.allreduce_bytes = 0
+        self.comm_launch_seconds = 0.0   # time spent starting allreduces (inside backward)
+        self.comm_wait_seconds = 0.0     # time spent waiting for them after the last gradient
 
     # -- construction ---------------------------------------------------------------------------
     def _sync_from_rank0(self, tensors):
@@ -230,15 +233,20 @@ class DistributedDataParallel(Module):
         while (self._next_launch < len(self._buckets)
                and self._buckets[self._next_launch].pending == 0):
             bucket = self._buckets[self._next_launch]
+            start = time.perf_counter()
             bucket.work = self._group.all_reduce(bucket.buffer, pg.ReduceOp.SUM, True)
+            self.comm_launch_seconds += time.perf_counter() - start
             self.allreduce_calls += 1
             self.allreduce_bytes += bucket.nbytes
             self._next_launch += 1
 
     def _finish(self):
         self._launch_ready()
+        start = time.perf_counter()
         for bucket in self._buckets:
             bucket.work.wait()
+        self.comm_wait_seconds += time.perf_counter() - start
+        for bucket in self._buckets:
             bucket.unpack_into_grads(self.world_size)
         self._reset()
 
