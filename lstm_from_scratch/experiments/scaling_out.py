@@ -257,38 +257,67 @@ def check_runs():
     return {p: launch(p, "train", *options)["losses"] for p in (1, 2)}
 
 
-def record(out):
-    """Everything chapter 14 reports, into one JSON file with its provenance."""
+# the timing variants: (name, processes, extra options, extra environment)
+VARIANTS = [
+    ("1 process", 1, [], {}),
+    ("2 processes", 2, [], {}),
+    ("2 processes, no overlap", 2, ["--no-overlap"], {}),
+    ("2 processes, 0.25 MiB buckets", 2, ["--bucket-cap-mb", 0.25], {}),
+    ("2 processes, 0.25 MiB buckets, no overlap", 2, ["--bucket-cap-mb", 0.25, "--no-overlap"],
+     {}),
+    ("2 processes, one bucket per tensor", 2, ["--bucket-cap-mb", 1e-6], {}),
+    ("2 processes, 0.25 MiB buckets, async progress", 2, ["--bucket-cap-mb", 0.25],
+     {"MPIR_CVAR_ASYNC_PROGRESS": "1"}),
+]
+
+
+def record(out, steps=150, timing_steps=40, repeats=3):
+    """Everything chapter 14 reports, into one JSON file with its provenance.
+
+    The loss curves come from one long run per process count; the timings from ``repeats``
+    shorter runs of every variant, interleaved (so a burst of load on the shared machine
+    hits all variants alike), summarised by the median over the repeats."""
     meta = provenance()
     meta["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     start = time.perf_counter()
     result = {"provenance": meta, "model": MODEL, "train": TRAIN}
-    steps = 150
-    runs = {}
-    runs["1 process"] = launch(1, "train", "--steps", steps)
-    runs["2 processes"] = launch(2, "train", "--steps", steps)
-    short = 40                                        # the variants: fewer steps
-    runs["2 processes, no overlap"] = launch(2, "train", "--steps", short, "--no-overlap")
-    runs["2 processes, 0.25 MiB buckets"] = launch(2, "train", "--steps", short,
-                                                  "--bucket-cap-mb", 0.25)
-    runs["2 processes, 0.25 MiB buckets, no overlap"] = launch(
-        2, "train", "--steps", short, "--bucket-cap-mb", 0.25, "--no-overlap")
-    runs["2 processes, one bucket per tensor"] = launch(2, "train", "--steps", short,
-                                                       "--bucket-cap-mb", 1e-6)
-    runs["2 processes, 0.25 MiB buckets, async progress"] = launch(
-        2, "train", "--steps", short, "--bucket-cap-mb", 0.25,
-        env={"MPIR_CVAR_ASYNC_PROGRESS": "1"})
-    result["runs"] = runs
+    result["curves"] = {p: launch(p, "train", "--steps", steps)["losses"] for p in (1, 2)}
+    timings = {name: [] for name, *_ in VARIANTS}
+    for _ in range(repeats):
+        for name, processes, options, env in VARIANTS:
+            timings[name].append(launch(processes, "train", "--steps", timing_steps, *options,
+                                        env=env))
+    result["timings"] = {name: summarise(runs) for name, runs in timings.items()}
     # compute time against the local batch, on one process: for the extrapolation
     result["compute_vs_batch"] = {
-        b: launch(1, "train", "--steps", 8, "--global-batch", b)["step_s"]
+        b: float(np.median([launch(1, "train", "--steps", 8, "--global-batch", b)["step_s"]
+                            for _ in range(repeats)]))
         for b in (4, 8, 16, 32, 64)}
-    result["allreduce"] = launch(2, "allreduce", "--reps", 200)
+    result["allreduce"] = launch(2, "allreduce", "--reps", 200, "--step-exp", 1)
     result["check_runs"] = check_runs()
     meta["wall_time_s"] = round(time.perf_counter() - start, 1)
     meta["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     write_results(out, result)
     return result
+
+
+def summarise(runs):
+    """The median over repeated runs of each timing (slowest rank for the step time)."""
+    first = runs[0]
+    keys = ["forward_s", "backward_s", "optimizer_s", "cpu_per_step_s", "comm_wait_per_step_s",
+            "comm_launch_per_step_s"]
+    return {
+        "processes": first["processes"], "local_batch": first["local_batch"],
+        "steps": first["steps"], "repeats": len(runs), "config": first["config"],
+        "parameters": first["parameters"], "gradient_bytes": first["gradient_bytes"],
+        "buckets": first["buckets"],
+        "allreduce_calls_per_step": first["allreduce_calls_per_step"],
+        "step_s": float(np.median([r["step_s"] for r in runs])),
+        "step_s_each": [r["step_s"] for r in runs],
+        # per-rank means of each phase, then the median over repeats
+        **{k: float(np.median([np.mean([rk[k] for rk in r["ranks"]]) for r in runs]))
+           for k in keys},
+    }
 
 
 # ---- command line ----------------------------------------------------------------------------------
