@@ -111,7 +111,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "_out_index", "_retain", "name",
-                 "__weakref__")
+                 "_post_accumulate_grad_hooks", "__weakref__")
     __array_priority__ = 1000          # ndarray <op> Tensor defers to Tensor.__r<op>__
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None):
@@ -191,6 +191,34 @@ class Tensor:
             if fn._retained is None:
                 fn._retained = {}
             fn._retained[self._out_index] = weakref.ref(self)   # weak: no tensor<->node cycle
+
+    def register_post_accumulate_grad_hook(self, hook) -> "RemovableHandle":
+        """Call ``hook(self)`` during ``backward()`` as soon as this leaf's ``.grad`` is final.
+
+        As ``torch.Tensor.register_post_accumulate_grad_hook``: the hook runs once per
+        backward pass that reaches this leaf, after the pass has stored the leaf's gradient
+        in ``.grad``, and before the rest of the pass has finished. Data-parallel training
+        uses it to start averaging a gradient across processes while backward goes on.
+        Returns a handle whose ``remove()`` unregisters the hook. Hooks do not run for
+        ``lfs.grad`` (which stores no ``.grad``).
+        """
+        if self.creator is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        key = id(self)
+        if key not in _post_accumulate_grad_hooks:
+            def forget(_ref, key=key):          # the tensor is gone: so are its hooks
+                _post_accumulate_grad_hooks.pop(key, None)
+            _post_accumulate_grad_hooks[key] = weakref.ref(self, forget)
+            self._post_accumulate_grad_hooks = {}       # set here only: read for these leaves
+        handle = RemovableHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
 
     # -- conversion -----------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
@@ -432,6 +460,76 @@ def _raise_freed(fn):
         "need to backward through it again")
 
 
+# ---- hooks on leaf gradients ---------------------------------------------------------------------
+# id(leaf) -> weakref to each leaf that has (or had) such hooks; the hooks themselves live on
+# the tensor ({handle id: hook}), so a hook that refers to its tensor keeps nothing alive. Empty
+# unless someone registered a hook, and only then does run_backward plan when each hooked
+# leaf's gradient becomes final (_hook_schedule).
+_post_accumulate_grad_hooks = {}
+
+
+class RemovableHandle:
+    """What registering a hook returns; ``remove()`` unregisters it (as PyTorch's)."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self.id = next(RemovableHandle._ids)
+        self._hooks = hooks
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def _hook_schedule(roots):
+    """[(threshold, leaf)] for each hooked leaf this pass can reach, highest threshold last.
+
+    A leaf's gradient is final once every node that uses it has run its backward. Nodes run
+    in decreasing creation number and a node only ever hands gradients to older nodes, so
+    that is as soon as no waiting node is numbered at or above the lowest number among the
+    leaf's users (its threshold; infinite for a leaf that is itself a root). Finding the
+    users takes one walk over the graph, done only when some tensor has such a hook.
+    """
+    first_use, seen = {}, set()
+    stack = []
+    for r in roots:
+        if r.creator is None:
+            if id(r) in _post_accumulate_grad_hooks:
+                first_use[id(r)] = (float("inf"), r)
+        else:
+            stack.append(r.creator)
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen or fn.inputs is None:
+            continue
+        seen.add(id(fn))
+        for t, need in zip(fn.inputs, fn.needs_input_grad):
+            if not need:
+                continue
+            c = t.creator
+            if c is not None:
+                if id(c) not in seen:
+                    stack.append(c)
+            elif id(t) in _post_accumulate_grad_hooks:
+                old = first_use.get(id(t))
+                if old is None or fn._seq < old[0]:
+                    first_use[id(t)] = (fn._seq, t)
+    return sorted(first_use.values(), key=lambda e: e[0])    # popped from the end
+
+
+def _run_ready_hooks(schedule, heap, collected, create_graph):
+    """Store .grad and run the hooks of every scheduled leaf that no waiting node can reach."""
+    top = -heap[0][0] if heap else -1
+    while schedule and schedule[-1][0] > top:
+        t = schedule.pop()[1]
+        entry = collected.pop(id(t), None)
+        if entry is None:                   # reachable, but no gradient arrived
+            continue
+        _set_grad(t, entry[1], entry[2], create_graph)
+        for hook in list(t._post_accumulate_grad_hooks.values()):
+            hook(t)
+
+
 # ---- the backward pass ----------------------------------------------------------------------------
 def _check_gradient_arg(root, gradient, create_graph):
     """The seed gradient for ``root``: an array, or a Tensor when create_graph."""
@@ -476,7 +574,8 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
     seeds = [_check_gradient_arg(r, g, create_graph) for r, g in zip(roots, gradients)]
 
     # Where gradients end up. Leaves (and tensors that called retain_grad) collect theirs in
-    # `collected` and get .grad once, at the end, so a failed pass leaves .grad untouched.
+    # `collected` and get .grad once, at the end, so a failed pass leaves .grad untouched
+    # (except for leaves with post-accumulate-grad hooks, which get it as soon as it is final).
     # lfs.grad (capture) instead collects only the requested tensors: a leaf by identity,
     # a non-leaf by (its node, its output index).
     collected = {}          # id(tensor) -> [tensor, gradient, gradient is a fresh array]
@@ -516,6 +615,10 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
         k = r._out_index
         fn._pending[k] = g if fn._pending[k] is None else fn._pending[k] + g
 
+    # leaves with post-accumulate-grad hooks get .grad (and run their hooks) as soon as it is
+    # final, during the pass; every other leaf gets .grad at the end
+    schedule = (_hook_schedule(roots) if _post_accumulate_grad_hooks and captured is None
+                else None)
     heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _create_graph
     _create_graph = create_graph
@@ -550,6 +653,10 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
                     fn.inputs = None        # free saved tensors; a second backward raises
                     fn._output_data = None
                     fn.__dict__.clear()     # and what forward saved (masks, ...)
+                if schedule and schedule[-1][0] > (-heap[0][0] if heap else -1):
+                    _run_ready_hooks(schedule, heap, collected, create_graph)
+            if schedule:                    # leaves that are roots, or used by no node that ran
+                _run_ready_hooks(schedule, heap, collected, create_graph)
     finally:
         _create_graph = previous_mode
         for _, fn in heap:          # a failed pass must not leave stale gradients behind
