@@ -554,11 +554,32 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
         for _, fn in heap:          # a failed pass must not leave stale gradients behind
             fn._pending = None
     for t, g, fresh in collected.values():
+        if isinstance(g, DeferredGradient):
+            g, fresh = g.materialize(), True
         _set_grad(t, g, fresh, create_graph)
     if capture is not None:
-        return [captured[id(t) if t.creator is None else (id(t.creator), t._out_index)]
-                for t in capture]
+        gs = [captured[id(t) if t.creator is None else (id(t.creator), t._out_index)]
+              for t in capture]
+        return [g.materialize() if isinstance(g, DeferredGradient) else g for g in gs]
     return None
+
+
+class DeferredGradient:
+    """A leaf's gradient handed over in a form that is cheaper to add up than to compute.
+
+    A node may return one for an input that is a leaf, in a normal (not ``create_graph``)
+    pass. The engine adds the contributions a leaf receives with ``+`` as usual (subclasses
+    define it with arrays and with each other; ``__array_ufunc__ = None`` makes NumPy leave
+    ``array + deferred`` to them) and calls ``materialize()`` once, when the pass is over,
+    before the sum becomes ``.grad``. Example: ``functional.linalg.SumOfProducts``, which
+    turns the T per-step weight gradients of a recurrent layer into one matrix product.
+    """
+
+    __array_ufunc__ = None
+    shape = ()
+
+    def materialize(self):
+        raise NotImplementedError
 
 
 def _deliver_outputs(fn, grads_out, captured, receive, create_graph):
