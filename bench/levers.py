@@ -42,7 +42,7 @@ def _mallopt(trim, mmap, top_pad):
 
 
 def levers():
-    from lstm_from_scratch import _cpu
+    from lstm_from_scratch import cpu as _cpu
     from lstm_from_scratch.functional import linalg
     from lstm_from_scratch.kernels import _workspace
 

@@ -433,7 +433,7 @@ def test_workspace_switched_off_allocates_fresh_buffers(monkeypatch):
 def test_both_gate_formulations_equal_the_primitives(via_tanh, monkeypatch):
     """The fused LSTM computes its gates from one exp or one tanh pass (whichever is faster
     on the CPU): both are exact formulations."""
-    from lstm_from_scratch import _cpu
+    from lstm_from_scratch import cpu as _cpu
     monkeypatch.setattr(_cpu, "SIGMOID_VIA_TANH", via_tanh)
     for bias, states in ((True, 2), (False, 0)):
         args = make_args(4, bias, states, seed=35)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lstm_from_scratch as lfs
-from lstm_from_scratch import _cpu
+from lstm_from_scratch import cpu as _cpu
 from lstm_from_scratch.functional import linalg
 
 
@@ -81,7 +81,7 @@ def test_sum_of_products_can_fail():
 
 
 def test_malloc_tuning_is_on_by_default_and_can_be_refused():
-    code = "import lstm_from_scratch._cpu as c; print(c.malloc_tuned)"
+    code = "import lstm_from_scratch.cpu as c; print(c.malloc_tuned)"
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"LFS_MALLOC_TUNING": "0", "PATH": ""})
@@ -92,8 +92,21 @@ def test_malloc_tuning_is_on_by_default_and_can_be_refused():
 
 
 def test_sigmoid_formulation_choice_can_be_overridden():
-    code = "import lstm_from_scratch._cpu as c; print(c.SIGMOID_VIA_TANH)"
+    code = "import lstm_from_scratch.cpu as c; print(c.SIGMOID_VIA_TANH)"
     for choice, want in (("exp", "False"), ("tanh", "True")):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"LFS_SIGMOID": choice, "PATH": ""})
         assert r.stdout.strip() == want, r.stderr
+
+
+def test_blas_threads_sets_and_restores_openblas_threads():
+    ctx = _cpu.blas_threads(1)
+    if not ctx.available:
+        pytest.skip("NumPy does not use OpenBLAS here")
+    get = ctx._api[1]
+    before = get()
+    with ctx:
+        assert get() == 1
+        a = np.ones((64, 64), np.float32)
+        assert float((a @ a)[0, 0]) == 64.0
+    assert get() == before

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _cpu
+from .. import cpu as _cpu
 from . import _cuda
 from ._base import FusedRecurrence, block_vector, sum_bias
 
@@ -159,12 +159,12 @@ class LSTMFused(FusedRecurrence):
         D = Delta.reshape(T * B, 4 * H)
         out = {}
         if need["x"]:
-            x_bar = D @ a["weight_ih"]
+            x_bar = xp.matmul(D, a["weight_ih"])
             out["x"] = x_bar.reshape(T, B, -1) if self.seq else x_bar
         if need["weight_ih"]:
-            out["weight_ih"] = D.T @ self.x
+            out["weight_ih"] = xp.matmul(D.T, self.x)
         if need["weight_hh"]:
-            out["weight_hh"] = D.T @ Hs[:-1].reshape(T * B, H)
+            out["weight_hh"] = xp.matmul(D.T, Hs[:-1].reshape(T * B, H))
         if need.get("bias_ih") or need.get("bias_hh"):
             out["bias_ih"] = out["bias_hh"] = D.sum(axis=0)
         if need_h0:

@@ -74,3 +74,53 @@ def _sigmoid_via_tanh() -> bool:
 
 SIGMOID_VIA_TANH = _sigmoid_via_tanh()
 tune_malloc()
+
+
+def _openblas():
+    """(set, get) of the OpenBLAS that NumPy loaded, or None (another BLAS, not Linux)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line
+                            and ".so" in line.split()[-1]})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
+            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            get_ = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            if set_ is not None and get_ is not None:
+                set_.argtypes, get_.restype = [ctypes.c_int], ctypes.c_int
+                return set_, get_
+    return None
+
+
+class blas_threads:
+    """``with blas_threads(1): ...``: NumPy's OpenBLAS runs on ``n`` threads inside the block.
+
+    For timing on a shared machine: with other jobs on the cores, a product split over two
+    threads waits for whichever thread the OS parks, and one thread gives steadier numbers.
+    Does nothing (and ``available`` is False) when NumPy does not use OpenBLAS.
+    """
+
+    def __init__(self, n: int):
+        self.n, self._api, self._old = int(n), _openblas(), None
+
+    @property
+    def available(self) -> bool:
+        return self._api is not None
+
+    def __enter__(self):
+        if self._api is not None:
+            set_, get_ = self._api
+            self._old = get_()
+            set_(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self._api is not None and self._old is not None:
+            self._api[0](self._old)
+        return False
