@@ -42,6 +42,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench-peers"))
+if not os.path.isdir(PEERS):            # a worktree one level deeper (../../shared)
+    PEERS = os.path.normpath(os.path.join(ROOT, "..", "..", "shared", "bench-peers"))
 WARMUP = 3
 WORKLOADS = {"W1": dict(batch=32, seq=64, input=64, hidden=256),
              "W2": dict(batch=8, seq=128, input=32, hidden=128)}

@@ -554,13 +554,10 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
         for _, fn in heap:          # a failed pass must not leave stale gradients behind
             fn._pending = None
     for t, g, fresh in collected.values():
-        if isinstance(g, DeferredGradient):
-            g, fresh = g.materialize(), True
         _set_grad(t, g, fresh, create_graph)
     if capture is not None:
-        gs = [captured[id(t) if t.creator is None else (id(t.creator), t._out_index)]
-              for t in capture]
-        return [g.materialize() if isinstance(g, DeferredGradient) else g for g in gs]
+        return [captured[id(t) if t.creator is None else (id(t.creator), t._out_index)]
+                for t in capture]
     return None
 
 
@@ -614,8 +611,11 @@ def _set_grad(t, g, fresh, create_graph):
 
     A gradient may alias arrays of the graph (add passes its gradient through to both
     inputs, so x + y hands x and y the very same array): unless it is a fresh sum made by
-    the engine, the first .grad of a tensor gets its own copy.
+    the engine, the first .grad of a tensor gets its own copy. A DeferredGradient (a sum the
+    engine kept as factors) is computed here, once.
     """
+    if isinstance(g, DeferredGradient):
+        g, fresh = g.materialize(), True
     if isinstance(g, Tensor):
         if not fresh:
             g = _fn.mul(g, 1.0)     # a new array, still on the recorded graph
@@ -647,6 +647,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                       create_graph=create_graph, capture=inputs)
     result = []
     for t, g in zip(inputs, gs):
+        if isinstance(g, DeferredGradient):
+            g = g.materialize()
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
