@@ -204,6 +204,9 @@ def worker(a):
             try:
                 if e == "lfs_fused_graph" and a.dry_run:
                     raise RuntimeError("CUDA graphs need a GPU (skipped in --dry-run)")
+                if e == "lfs_fused_graph":          # graphed vs lstm_sequence, float32
+                    from cuda_graph_lstm import selfcheck
+                    rec["selfcheck_max_abs_err"] = selfcheck()
                 rec.update(time_engine(makers[e], a.warmup, a.steps))
             except Exception as exc:                       # report, go on with the others
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:300]
