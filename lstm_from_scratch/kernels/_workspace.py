@@ -66,7 +66,10 @@ class Workspace:
 
     def __del__(self):
         if self.held:
-            self.release()
+            try:
+                self.release()
+            except Exception:           # interpreter shutdown: the module may be gone
+                pass
 
 
 def clear_workspace():
