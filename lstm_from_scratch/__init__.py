@@ -7,6 +7,7 @@ and an LSTM built from its gate primitives, with PyTorch's names and conventions
     >>> x.grad
     tensor([2., 4.])
 """
+from . import cpu  # noqa: F401  (malloc tuning, the sigmoid formulation, BLAS threads: cpu.py)
 from . import backend
 from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .backend import get_device, gpu_available, manual_seed, set_device

@@ -669,6 +669,24 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
     return None
 
 
+class DeferredGradient:
+    """A leaf's gradient handed over in a form that is cheaper to add up than to compute.
+
+    A node may return one for an input that is a leaf, in a normal (not ``create_graph``)
+    pass. The engine adds the contributions a leaf receives with ``+`` as usual (subclasses
+    define it with arrays and with each other; ``__array_ufunc__ = None`` makes NumPy leave
+    ``array + deferred`` to them) and calls ``materialize()`` once, when the pass is over,
+    before the sum becomes ``.grad``. Example: ``functional.linalg.SumOfProducts``, which
+    turns the T per-step weight gradients of a recurrent layer into one matrix product.
+    """
+
+    __array_ufunc__ = None
+    shape = ()
+
+    def materialize(self):
+        raise NotImplementedError
+
+
 def _deliver_outputs(fn, grads_out, captured, receive, create_graph):
     """The less common work on a node's output gradients, before its backward runs.
 
@@ -701,8 +719,11 @@ def _set_grad(t, g, fresh, create_graph):
 
     A gradient may alias arrays of the graph (add passes its gradient through to both
     inputs, so x + y hands x and y the very same array): unless it is a fresh sum made by
-    the engine, the first .grad of a tensor gets its own copy.
+    the engine, the first .grad of a tensor gets its own copy. A DeferredGradient (a sum the
+    engine kept as factors) is computed here, once.
     """
+    if isinstance(g, DeferredGradient):
+        g, fresh = g.materialize(), True
     if isinstance(g, Tensor):
         if not fresh:
             g = _fn.mul(g, 1.0)     # a new array, still on the recorded graph
@@ -734,6 +755,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                       create_graph=create_graph, capture=inputs)
     result = []
     for t, g in zip(inputs, gs):
+        if isinstance(g, DeferredGradient):
+            g = g.materialize()
         if g is None:
             if not allow_unused:
                 raise RuntimeError(

@@ -1,8 +1,11 @@
 """Matrix multiplication for 1-D, 2-D and batched (broadcast) operands."""
 from __future__ import annotations
 
-from ..autograd import Function
+from .. import backend
+from ..autograd import DeferredGradient, Function, Tensor
 from ._util import binary_operands
+
+DEFER_WEIGHT_GRADIENTS = True     # Linear's weight gradient as a SumOfProducts (see there)
 
 
 class MatMul(Function):
@@ -80,10 +83,59 @@ class Linear(Function):
         if needs[1]:
             rows_gy = gy.reshape((-1, gy.shape[-1])) if gy.ndim != 2 else gy
             rows_x = x.reshape((-1, x.shape[-1])) if x.ndim != 2 else x
-            gw = rows_gy.T @ rows_x
+            if (DEFER_WEIGHT_GRADIENTS and self.inputs[1].creator is None
+                    and not isinstance(gy, Tensor)):
+                gw = SumOfProducts(rows_gy, rows_x)      # a leaf: summed first, multiplied once
+            else:
+                gw = rows_gy.T @ rows_x
         if len(inputs) > 2 and needs[2]:
             gb = gy.sum(axis=tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
         return (gx, gw) if len(inputs) == 2 else (gx, gw, gb)
+
+
+class SumOfProducts(DeferredGradient):
+    """sum_k gy_k^T x_k, kept as its factors until the backward pass is over.
+
+    A recurrent layer applies one weight at every time step, so its gradient is a sum of T
+    products (B, out)^T (B, in), each then added into the running sum: T small products and T
+    passes over the whole (out, in) matrix. Kept as factors, the sum is one product of the
+    stacked rows, (T*B, out)^T (T*B, in), computed once (as the fused kernels and chapter 5's
+    eq-bptt-weights do it). The graph and what each node computes are unchanged; only the
+    order in which the engine adds the terms is (a rounding-level difference).
+    """
+
+    __slots__ = ("gys", "xs", "dense", "shape")
+
+    def __init__(self, gy, x):
+        self.gys, self.xs, self.dense = [gy], [x], None
+        self.shape = (gy.shape[1], x.shape[1])
+
+    def __iadd__(self, other):
+        if isinstance(other, SumOfProducts):
+            self.gys += other.gys
+            self.xs += other.xs
+            other = other.dense
+        if other is not None:
+            self.dense = other if self.dense is None else self.dense + other
+        return self
+
+    def __add__(self, other):
+        new = SumOfProducts.__new__(SumOfProducts)
+        new.gys, new.xs, new.dense, new.shape = list(self.gys), list(self.xs), self.dense, \
+            self.shape
+        new += other
+        return new
+
+    __radd__ = __add__
+
+    def materialize(self):
+        xp = backend.get_array_module(self.gys[0])
+        gy = self.gys[0] if len(self.gys) == 1 else xp.concatenate(self.gys)
+        x = self.xs[0] if len(self.xs) == 1 else xp.concatenate(self.xs)
+        g = gy.T @ x
+        if self.dense is not None:
+            g += self.dense
+        return g
 
 
 def linear(x, weight, bias=None):
