@@ -437,19 +437,19 @@ def test_workspace_owns_its_buffers_until_the_node_is_freed():
     output is never a view of a pooled buffer."""
     from lstm_from_scratch.kernels import _workspace
     kernels.clear_workspace()
-    args = make_args(4, seed=31)
+    args = make_args(4, seed=31, device="cpu")
     out, h_n, c_n = kernels.lstm_sequence(*args)
     node = out.creator
     held = {id(b) for b in node.ws.held}
     assert held, "the forward took no buffer from its workspace"
     assert id(out.data.base) not in held and id(out.data) not in held
-    out2 = kernels.lstm_sequence(*make_args(4, seed=32))[0]       # node 1 still alive
+    out2 = kernels.lstm_sequence(*make_args(4, seed=32, device="cpu"))[0]       # node 1 still alive
     assert held.isdisjoint(id(b) for b in out2.creator.ws.held)
     free = lambda: {id(b) for bufs in _workspace._FREE.values() for b in bufs}   # noqa: E731
     assert held.isdisjoint(free())
     (out.sum() + c_n.sum()).backward()              # the engine frees node 1: buffers return
     assert held <= free()
-    out3 = kernels.lstm_sequence(*make_args(4, seed=33))[0]
+    out3 = kernels.lstm_sequence(*make_args(4, seed=33, device="cpu"))[0]
     assert held & {id(b) for b in out3.creator.ws.held}          # ... and are reused
     kernels.clear_workspace()
     assert not free()
@@ -458,7 +458,7 @@ def test_workspace_owns_its_buffers_until_the_node_is_freed():
 def test_workspace_switched_off_allocates_fresh_buffers(monkeypatch):
     from lstm_from_scratch.kernels import _workspace
     monkeypatch.setattr(_workspace, "ENABLED", False)
-    args = make_args(4, seed=34)
+    args = make_args(4, seed=34, device="cpu")
     out = kernels.lstm_sequence(*args)[0]
     assert out.creator.ws.held == []
     assert_close_all(grads_of(kernels.lstm_sequence, args), grads_of(lstm_ref, args), 1e-12,
@@ -472,6 +472,6 @@ def test_both_gate_formulations_equal_the_primitives(via_tanh, monkeypatch):
     from lstm_from_scratch import cpu as _cpu
     monkeypatch.setattr(_cpu, "SIGMOID_VIA_TANH", via_tanh)
     for bias, states in ((True, 2), (False, 0)):
-        args = make_args(4, bias, states, seed=35)
+        args = make_args(4, bias, states, seed=35, device="cpu")
         assert_close_all(grads_of(kernels.lstm_sequence, args), grads_of(lstm_ref, args), 1e-12,
                          f"lstm_sequence, gates via {'tanh' if via_tanh else 'exp'}")
