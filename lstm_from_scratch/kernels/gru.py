@@ -200,8 +200,11 @@ class GRUFused(Function):
         xp = self.xp
         cuda = xp is not np
         need = dict(zip(self.names, self.needs_input_grad))
-        inputs = dict(zip(self.names, self.saved_inputs()))
-        w_ih, w_hh = inputs["weight_ih"], inputs["weight_hh"]
+        # read (and check: not written in place since forward) only what is needed
+        position = {n: k for k, n in enumerate(self.names)}
+        w_hh = self.saved_input(position["weight_hh"])
+        w_ih = self.saved_input(position["weight_ih"]) if need["x"] else None
+        self.check_saved(self.x, self.Hs, what="an input or output this node kept")
         self._prepare_factors()
         K, Hs = self.K, self.Hs
         T, B, H5 = K.shape
@@ -218,7 +221,7 @@ class GRUFused(Function):
         out = {}
         if need["x"]:
             gx = Dx @ _nrz(xp, w_ih, H)
-            out["x"] = gx.reshape(T, B, -1) if self.seq else gx
+            out["x"] = gx.reshape(T, B, gx.shape[-1]) if self.seq else gx   # B may be 0
         if need["weight_ih"]:
             out["weight_ih"] = _rzn(xp, Dx.T @ self.x, H)
         if need["weight_hh"]:

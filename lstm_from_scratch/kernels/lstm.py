@@ -313,8 +313,11 @@ class LSTMFused(Function):
         xp = self.xp
         cuda = xp is not np
         need = dict(zip(self.names, self.needs_input_grad))
-        inputs = dict(zip(self.names, self.saved_inputs()))
-        w_ih, w_hh = inputs["weight_ih"], inputs["weight_hh"]
+        # read (and check: not written in place since forward) only what is needed
+        position = {n: k for k, n in enumerate(self.names)}
+        w_hh = self.saved_input(position["weight_hh"])
+        w_ih = self.saved_input(position["weight_ih"]) if need["x"] else None
+        self.check_saved(self.x, self.Hs, self.Cs, what="an input or output this node kept")
         self._prepare_factors()
         K, Hs = self.K, self.Hs
         _, T, B, H = K.shape
@@ -329,7 +332,7 @@ class LSTMFused(Function):
         out = {}
         if need["x"]:
             gx = dZf @ w_ih
-            out["x"] = gx.reshape(T, B, -1) if self.seq else gx
+            out["x"] = gx.reshape(T, B, gx.shape[-1]) if self.seq else gx   # B may be 0
         if need["weight_ih"]:
             out["weight_ih"] = dZf.T @ self.x
         if need["weight_hh"]:

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, _as_dtype
+from ..autograd import Tensor, parse_to_args
 
 
 class Parameter(Tensor):
@@ -252,17 +252,11 @@ class Module:
     def to(self, *args, device=None, dtype=None):
         """Move every parameter and buffer to ``device`` and/or cast it to a float ``dtype``.
 
-        ``m.to("gpu")``, ``m.to(lfs.float64)``, ``m.to("cpu", lfs.float32)``. Parameters are
-        changed in place (their ``.data`` is replaced), so an optimizer built before keeps
-        working. Returns self.
+        ``m.to("gpu")``, ``m.to(lfs.float64)``, ``m.to("cpu", lfs.float32)``, ``m.to(tensor)``
+        (the arguments of ``Tensor.to``). Parameters are changed in place (their ``.data`` is
+        replaced), so an optimizer built before keeps working. Returns self.
         """
-        for a in args:
-            if isinstance(a, str) and (a.lower() in backend.DEVICES or a.lower().startswith("cuda")):
-                device = a
-            else:
-                dtype = a
-        dev = backend._parse_device(device) if device is not None else None
-        dt = _as_dtype(dtype)
+        dev, dt = parse_to_args(args, device, dtype, op="Module.to")
         if dt is not None and dt.kind != "f":
             raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dt}")
 
