@@ -145,6 +145,17 @@ def _batches(data, epoch):
     return data(epoch) if callable(data) else data
 
 
+def _check_reiterable(data, what, epochs):
+    """Batches are read once per epoch: a one-shot iterator (a generator, ``iter(list)``,
+    ``map``...) would be empty from the second epoch on. Say so before training starts."""
+    if epochs > 1 and not callable(data) and iter(data) is data:
+        raise TypeError(
+            f"fit: {what} is a one-shot iterator ({type(data).__name__}), but the data must be "
+            f"re-iterable: it is read once per epoch ({epochs} epochs), and an iterator is "
+            "empty after the first. Pass a list of batches, an lfs.data.DataLoader, or a "
+            "function epoch -> batches (e.g. lambda epoch: make_batches())")
+
+
 def _set_mode(model, training):
     fn = getattr(model, "train", None)
     if callable(fn):
@@ -223,7 +234,8 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
         model: an ``lfs.nn.Module`` (anything with ``parameters()``, ``state_dict()`` and
             ``load_state_dict()``; ``train()``/``eval()`` are called when present).
         train_data: batches, re-iterable each epoch: a list of ``(x, y)``, an
-            ``lfs.data.DataLoader``, or a function ``epoch -> iterable of batches``. NumPy
+            ``lfs.data.DataLoader``, or a function ``epoch -> iterable of batches`` (a
+            generator or other one-shot iterator only for ``epochs=1``). NumPy
             arrays become Tensors on the model's device, floats cast to its dtype.
         loss_fn: ``loss_fn(model(x), y) -> scalar Tensor`` (unused when ``step_fn`` given).
         optimizer: an ``lfs.optim`` optimizer over the model's parameters.
@@ -254,6 +266,9 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
         raise ValueError("fit: an optimizer is required")
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    _check_reiterable(train_data, "train_data", epochs)
+    if val_data is not None:
+        _check_reiterable(val_data, "val_data", epochs)
     params = list(model.parameters())
     ref = params[0] if params else None
     show = _show_progress(progress)

@@ -16,8 +16,10 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
-        a, b = self.saved_inputs()
         need_a, need_b = self.needs_input_grad
+        # a's gradient needs b, b's needs a; shapes are read from the input tensors
+        a = self.saved_input(0) if need_b else self.inputs[0].data
+        b = self.saved_input(1) if need_a else self.inputs[1].data
         if a.ndim == 1 and b.ndim == 1:                 # dot product: gy is a scalar
             return (gy * b if need_a else None), (gy * a if need_b else None)
         a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a          # (1, n)
@@ -75,12 +77,13 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
-        inputs = self.saved_inputs()
-        x, weight = inputs[0], inputs[1]
         needs = self.needs_input_grad
-        gx = gy @ weight if needs[0] else None
+        n_inputs = len(self.inputs)
+        # x's gradient needs the weight, the weight's needs x; the bias's needs neither
+        gx = gy @ self.saved_input(1) if needs[0] else None
         gw = gb = None
         if needs[1]:
+            x = self.saved_input(0)
             rows_gy = gy.reshape((-1, gy.shape[-1])) if gy.ndim != 2 else gy
             rows_x = x.reshape((-1, x.shape[-1])) if x.ndim != 2 else x
             if (DEFER_WEIGHT_GRADIENTS and self.inputs[1].creator is None
@@ -88,9 +91,9 @@ class Linear(Function):
                 gw = SumOfProducts(rows_gy, rows_x)      # a leaf: summed first, multiplied once
             else:
                 gw = rows_gy.T @ rows_x
-        if len(inputs) > 2 and needs[2]:
+        if n_inputs > 2 and needs[2]:
             gb = gy.sum(axis=tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
-        return (gx, gw) if len(inputs) == 2 else (gx, gw, gb)
+        return (gx, gw) if n_inputs == 2 else (gx, gw, gb)
 
 
 class SumOfProducts(DeferredGradient):

@@ -139,6 +139,8 @@ class GRUFused(FusedRecurrence):
 
     def _backward(self, a, need, d_out, h_bar):
         xp = self.xp
+        # the arrays this node kept itself must not have been written in place since forward
+        self.check_saved(self.x, self.Hs, what="an input or output this node kept")
         self._factors()
         K, Hs = self.K, self.Hs
         T, B, H5 = K.shape
@@ -155,7 +157,8 @@ class GRUFused(FusedRecurrence):
         out = {}
         if need["x"]:
             x_bar = D_x @ _nrz(xp, W_ih, H)
-            out["x"] = x_bar.reshape(T, B, -1) if self.seq else x_bar
+            # (T, B, I) by name, not -1: B may be 0
+            out["x"] = x_bar.reshape(T, B, x_bar.shape[-1]) if self.seq else x_bar
         if need["weight_ih"]:
             out["weight_ih"] = _rzn(xp, D_x.T @ self.x, H)
         if need["weight_hh"]:

@@ -144,6 +144,8 @@ class LSTMFused(FusedRecurrence):
 
     def _backward(self, a, need, d_out, h_bar, c_bar):
         xp = self.xp
+        # the arrays this node kept itself must not have been written in place since forward
+        self.check_saved(self.x, self.Hs, self.Cs, what="an input or output this node kept")
         self._factors()
         K, Hs = self.K, self.Hs
         _, T, B, H = K.shape
@@ -160,7 +162,8 @@ class LSTMFused(FusedRecurrence):
         out = {}
         if need["x"]:
             x_bar = xp.matmul(D, a["weight_ih"])
-            out["x"] = x_bar.reshape(T, B, -1) if self.seq else x_bar
+            # (T, B, I) by name, not -1: B may be 0
+            out["x"] = x_bar.reshape(T, B, x_bar.shape[-1]) if self.seq else x_bar
         if need["weight_ih"]:
             out["weight_ih"] = xp.matmul(D.T, self.x)
         if need["weight_hh"]:

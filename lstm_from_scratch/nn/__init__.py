@@ -1,9 +1,9 @@
 """``lfs.nn``: Module and Parameter, the layers, the recurrent cells and sequence layers,
 initialisation (``lfs.nn.init``) and the functional forms (``lfs.nn.functional``), with
 PyTorch's names, shapes and defaults."""
-from ..functional.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from . import functional, init, utils
 from .layers import Dropout, Embedding, Identity, Linear, ModuleList, Sequential
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, LSTMVariant, RNNCell
 
