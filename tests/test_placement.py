@@ -108,8 +108,8 @@ def test_tensors_on_two_devices_name_the_argument(cupy_standin):
 def test_host_data_still_meets_gpu_tensors(gpu_default):
     """The other direction is no error: host data is a constant, copied to the device."""
     x = lfs.tensor([1.0, 2.0], requires_grad=True)
-    y = x * np.array([3.0, 4.0]) + [1.0, 1.0]
-    y.backward(np.ones(2))
+    y = x * np.array([3.0, 4.0], dtype=np.float32) + [1.0, 1.0]
+    y.backward(np.ones(2, np.float32))
     assert y.device == "gpu" and x.grad.numpy().tolist() == [3.0, 4.0]
     assert x[np.array([1])].numpy().tolist() == [2.0]
 
