@@ -15,6 +15,7 @@ from .functional import __all__ as _functional_all
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import nn  # noqa: E402  (after the primitives it is built on)
 from . import data, io, optim, train  # noqa: E402  (built on nn and the primitives)
+from . import forecast  # noqa: E402  (forecast origins, measures, baselines; chapter 9)
 
 float32 = __import__("numpy").float32
 float64 = __import__("numpy").float64
@@ -23,6 +24,6 @@ __version__ = "0.1.0"
 
 __all__ = ["Function", "Tensor", "backend", "enable_grad", "float32", "float64",
            "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck", "nn",
-           "data", "io", "optim", "train",
+           "data", "forecast", "io", "optim", "train",
            "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
            *_functional_all]

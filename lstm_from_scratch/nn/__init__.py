@@ -2,7 +2,7 @@
 initialisation (``lfs.nn.init``) and the functional forms (``lfs.nn.functional``), with
 PyTorch's names, shapes and defaults."""
 from ..functional.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from . import functional, init, utils
+from . import functional, init, utils, utils_rnn
 from .layers import Dropout, Embedding, Identity, Linear, ModuleList, Sequential
 from .module import Module, Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, LSTMVariant, RNNCell
@@ -10,4 +10,4 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, LSTMVariant, RNNCell
 __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "Dropout", "Embedding", "GRU", "GRUCell", "Identity", "LSTM", "LSTMCell",
            "LSTMVariant", "Linear", "Module", "ModuleList", "Parameter", "RNN", "RNNCell",
-           "Sequential", "functional", "init", "utils"]
+           "Sequential", "functional", "init", "utils", "utils_rnn"]
