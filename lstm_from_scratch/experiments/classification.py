@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .. import functional as F
-from .. import nn, optim
+from .. import io, nn, optim
 from ..autograd import no_grad
 from ..backend import manual_seed
 from ..data.batching import pad_sequences
@@ -26,7 +26,7 @@ from ..train import fit
 from .provenance import provenance, write_results
 
 N_CLASSES = 9
-TRAIN = dict(lr=3e-3, batch_size=32, epochs=150, patience=20, clip=1.0, val_per_class=6)
+TRAIN = dict(lr=1e-2, batch_size=32, epochs=80, patience=15, clip=1.0, val_per_class=6)
 MODELS = {
     # name: (num_layers, bidirectional, dropout, pooling); all with hidden_size 32
     "uni-1 last-padded": (1, False, 0.0, "last_padded"),
@@ -37,6 +37,7 @@ MODELS = {
     "bi-2 dropout": (2, True, 0.3, "last"),
 }
 HIDDEN = 32
+CHECKPOINTS = {"uni-1": "uni1", "uni-1 last-padded": "uni1_last_padded"}   # first seed saved
 
 
 class SequenceClassifier(nn.Module):
@@ -247,10 +248,10 @@ def run_baseline(data, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1)):
 
 # -- the sweep ------------------------------------------------------------------------------------
 
-def run_model(name, seeds, data, log=print):
+def run_model(name, seeds, data, log=print, checkpoint=None):
     _, _, (te_x, te_y) = data
     rec = {"seeds": list(seeds), "test_accuracy": [], "epochs": [], "best_epoch": [],
-           "cpu_s": [], "confusion": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
+           "cpu_s": [], "val_loss": [], "confusion": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
     for seed in seeds:
         model, hist, cpu = train_classifier(name, seed, data)
         pred = predict(model, te_x).argmax(1)
@@ -258,8 +259,11 @@ def run_model(name, seeds, data, log=print):
         rec["test_accuracy"].append(acc)
         rec["epochs"].append(hist.epochs)
         rec["best_epoch"].append(hist.best_epoch)
+        rec["val_loss"].append(hist.val_loss)
         rec["cpu_s"].append(round(cpu, 2))
         rec["confusion"] += confusion_matrix(te_y, pred)
+        if checkpoint and seed == seeds[0]:
+            io.save(model.state_dict(), checkpoint)
         if name.endswith("last-padded"):
             # the same model on each test utterance alone (no padding at all)
             alone = np.array([predict(model, [s]).argmax(1)[0] for s in te_x])
@@ -274,7 +278,9 @@ def run_model(name, seeds, data, log=print):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="book/data/classification.json")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--checkpoints", default="book/data",
+                    help="folder for the first seed's weights of " + ", ".join(CHECKPOINTS))
     ap.add_argument("--models", nargs="*", default=list(MODELS))
     args = ap.parse_args(argv)
     meta = provenance()
@@ -286,7 +292,10 @@ def main(argv=None):
                "baseline": run_baseline(data), "models": {}}
     print(f"logistic regression: test accuracy {results['baseline']['test_accuracy']:.4f}")
     for name in args.models:
-        results["models"][name] = run_model(name, list(range(args.seeds)), data)
+        ckpt = None
+        if name in CHECKPOINTS:
+            ckpt = f"{args.checkpoints}/classification_{CHECKPOINTS[name]}.npz"
+        results["models"][name] = run_model(name, list(range(args.seeds)), data, checkpoint=ckpt)
     meta["wall_time_s"] = round(time.time() - t_wall, 1)
     meta["cpu_time_s"] = round(time.process_time() - t_cpu, 1)
     write_results(args.out, results)
