@@ -198,7 +198,8 @@ def summary_features(seqs):
 
 class LogisticRegression:
     """Multinomial logistic regression with an L2 penalty, ``lfs.nn.Linear`` + cross-entropy,
-    fitted by full-batch Adam with a decaying step to convergence (the problem is convex: the seed does not matter).
+    fitted by full-batch Adam with a decaying step to convergence (the problem is convex: the
+    seed does not matter).
 
     The objective is ``mean cross-entropy + l2 / 2 * |W|^2`` (the bias is not penalised), the
     same as scikit-learn's ``LogisticRegression(C=1 / (l2 * N))``.
