@@ -249,31 +249,45 @@ def run_baseline(data, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1)):
 
 # -- the sweep ------------------------------------------------------------------------------------
 
-def run_model(name, seeds, data, log=print, checkpoint=None):
+def run_one(name, seed, data, checkpoint=None, log=print):
+    """Train one model with one seed; its test results (and weights, if ``checkpoint``)."""
     _, _, (te_x, te_y) = data
-    rec = {"seeds": list(seeds), "test_accuracy": [], "epochs": [], "best_epoch": [],
-           "cpu_s": [], "val_loss": [], "confusion": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
-    for seed in seeds:
-        model, hist, cpu = train_classifier(name, seed, data)
-        pred = predict(model, te_x).argmax(1)
-        acc = float(np.mean(pred == te_y))
-        rec["test_accuracy"].append(acc)
-        rec["epochs"].append(hist.epochs)
-        rec["best_epoch"].append(hist.best_epoch)
-        rec["val_loss"].append(hist.val_loss)
-        rec["cpu_s"].append(round(cpu, 2))
-        rec["confusion"] += confusion_matrix(te_y, pred)
-        if checkpoint and seed == seeds[0]:
-            io.save(model.state_dict(), checkpoint)
-        if name.endswith("last-padded"):
-            # the same model on each test utterance alone (no padding at all)
-            alone = np.array([predict(model, [s]).argmax(1)[0] for s in te_x])
-            rec.setdefault("test_accuracy_unpadded", []).append(float(np.mean(alone == te_y)))
-            rec.setdefault("changed_by_padding", []).append(float(np.mean(alone != pred)))
-        log(f"{name} seed {seed}: {hist.epochs} epochs, {cpu:.1f} s CPU, test accuracy {acc:.4f}")
-    rec["n_parameters"] = count_parameters(model)
-    rec["confusion"] = rec["confusion"].tolist()
+    model, hist, cpu = train_classifier(name, seed, data)
+    pred = predict(model, te_x).argmax(1)
+    acc = float(np.mean(pred == te_y))
+    if checkpoint:
+        io.save(model.state_dict(), checkpoint)
+    out = {"test_accuracy": acc, "epochs": hist.epochs, "best_epoch": hist.best_epoch,
+           "cpu_s": round(cpu, 2), "val_loss": hist.val_loss,
+           "confusion": confusion_matrix(te_y, pred), "n_parameters": count_parameters(model)}
+    if name.endswith("last-padded"):
+        # the same model on each test utterance alone (no padding at all)
+        alone = np.array([predict(model, [s]).argmax(1)[0] for s in te_x])
+        out["test_accuracy_unpadded"] = float(np.mean(alone == te_y))
+        out["changed_by_padding"] = float(np.mean(alone != pred))
+    log(f"{name} seed {seed}: {hist.epochs} epochs, {cpu:.1f} s CPU, test accuracy {acc:.4f}")
+    return out
+
+
+def collect(name, seeds, outs):
+    """The per-seed results of one model as one record (confusion matrices summed)."""
+    rec = {"seeds": list(seeds), "n_parameters": outs[0]["n_parameters"],
+           "confusion": sum(o["confusion"] for o in outs).tolist()}
+    for key in ("test_accuracy", "epochs", "best_epoch", "cpu_s", "val_loss",
+                "test_accuracy_unpadded", "changed_by_padding"):
+        if key in outs[0]:
+            rec[key] = [o[key] for o in outs]
     return rec
+
+
+_DATA = None
+
+
+def _job(task):
+    global _DATA
+    if _DATA is None:
+        _DATA = load_data()
+    return run_one(*task[:2], _DATA, checkpoint=task[2])
 
 
 def main(argv=None):
@@ -283,6 +297,7 @@ def main(argv=None):
     ap.add_argument("--checkpoints", default="book/data",
                     help="folder for the first seed's weights of " + ", ".join(CHECKPOINTS))
     ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument("--jobs", type=int, default=1, help="processes to run the runs in")
     args = ap.parse_args(argv)
     meta = provenance()
     t_wall, t_cpu = time.time(), time.process_time()
@@ -292,13 +307,31 @@ def main(argv=None):
                          "test": len(data[2][1])},
                "baseline": run_baseline(data), "models": {}}
     print(f"logistic regression: test accuracy {results['baseline']['test_accuracy']:.4f}")
+    seeds = list(range(args.seeds))
+    tasks = []
     for name in args.models:
-        ckpt = None
-        if name in CHECKPOINTS:
-            ckpt = f"{args.checkpoints}/classification_{CHECKPOINTS[name]}.npz"
-        results["models"][name] = run_model(name, list(range(args.seeds)), data, checkpoint=ckpt)
+        for seed in seeds:
+            ckpt = None
+            if name in CHECKPOINTS and seed == seeds[0]:
+                ckpt = f"{args.checkpoints}/classification_{CHECKPOINTS[name]}.npz"
+            tasks.append((name, seed, ckpt))
+    if args.jobs > 1:
+        # independent, seeded runs in separate processes: the results do not depend on --jobs
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            outputs = pool.map(_job, tasks, chunksize=1)
+    else:
+        outputs = [run_one(*t[:2], data, checkpoint=t[2]) for t in tasks]
+    for name in args.models:
+        outs = [o for t, o in zip(tasks, outputs) if t[0] == name]
+        results["models"][name] = collect(name, seeds, outs)
     meta["wall_time_s"] = round(time.time() - t_wall, 1)
-    meta["cpu_time_s"] = round(time.process_time() - t_cpu, 1)
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meta["cpu_time_s"] = round(time.process_time() - t_cpu + children.ru_utime
+                               + children.ru_stime, 1)
     write_results(args.out, results)
     print(f"wrote {args.out} in {meta['wall_time_s']} s")
 

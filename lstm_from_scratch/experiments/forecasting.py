@@ -259,10 +259,50 @@ def baselines(prep):
 
 # -- one series, all methods ----------------------------------------------------------------------
 
-def run_series(name, seeds, kinds=("direct", "recursive", "quantile"), log=print):
+def run_lstm(name, kind, seeds, log=print):
+    """Train the LSTMs of one kind on one series, one per seed; their scores and test forecasts."""
     prep = Prepared(name, SERIES[name])
     o = prep.origins("test")
     Y = prep.truth(o)
+    runs = {"seeds": list(seeds), "mae": [], "rmse": [], "mase": [], "epochs": [],
+            "best_epoch": [], "cpu_s": [], "val_loss": []}
+    if kind == "quantile":
+        runs.update(coverage90=[], width90=[])
+    preds, forecasts = [], {}
+    for seed in seeds:
+        model, hist, cpu = train_forecaster(prep, kind, seed)
+        pred, q = lstm_forecast(prep, model, kind, o)
+        preds.append(pred)
+        sc = prep.scores(o, pred)
+        for k in ("mae", "rmse", "mase"):
+            runs[k].append(sc[k])
+        runs["epochs"].append(hist.epochs)
+        runs["best_epoch"].append(hist.best_epoch)
+        runs["val_loss"].append(hist.val_loss)
+        runs["cpu_s"].append(round(cpu, 2))
+        if q is not None:
+            runs["coverage90"].append(fc.coverage(Y, q[..., 0], q[..., -1], axis=0).tolist())
+            runs["width90"].append(np.mean(q[..., -1] - q[..., 0], axis=0).tolist())
+            forecasts.setdefault("quantile_lo", []).append(q[..., 0])
+            forecasts.setdefault("quantile_hi", []).append(q[..., -1])
+        log(f"{name} {kind} seed {seed}: {hist.epochs} epochs, {cpu:.1f} s CPU, "
+            f"MASE h=1 {sc['mase'][0]:.3f}, mean {np.mean(sc['mase']):.3f}")
+    preds = np.array(preds)                               # (S, N, H)
+    forecasts[f"lstm_{kind}"] = preds
+    ens = preds.mean(axis=0)
+    runs["ensemble"] = prep.scores(o, ens)
+    if kind != "quantile" and len(seeds) > 1:
+        # a seed-ensemble interval: mean +- 1.645 standard deviations across seeds
+        half = 1.645 * preds.std(axis=0, ddof=1)
+        runs["ensemble"]["coverage90"] = fc.coverage(Y, ens - half, ens + half, axis=0).tolist()
+        runs["ensemble"]["width90"] = np.mean(2 * half, axis=0).tolist()
+    return runs, forecasts
+
+
+def run_baselines(name, log=print):
+    """The baselines of one series, the series' facts, and the baseline test forecasts."""
+    prep = Prepared(name, SERIES[name])
+    o = prep.origins("test")
     t0 = time.process_time()
     base, base_fc = baselines(prep)
     log(f"{name}: baselines in {time.process_time() - t0:.1f} s CPU")
@@ -270,42 +310,26 @@ def run_series(name, seeds, kinds=("direct", "recursive", "quantile"), log=print
            "window": prep.window, "horizon": prep.horizon, "m": prep.m,
            "transform": prep.spec["transform"], "mase_scale": prep.scale,
            "test_origins": [int(o[0]), int(o[-1])], "baselines": base, "lstm": {}}
-    forecasts = {"y": Y, **base_fc}
+    return rec, {"y": prep.truth(o), **base_fc}
+
+
+def run_series(name, seeds, kinds=("direct", "recursive", "quantile"), log=print):
+    """Everything for one series, in this process."""
+    rec, forecasts = run_baselines(name, log)
     for kind in kinds:
-        runs = {"seeds": list(seeds), "mae": [], "rmse": [], "mase": [], "epochs": [],
-                "best_epoch": [], "cpu_s": [], "val_loss": []}
-        if kind == "quantile":
-            runs.update(coverage90=[], width90=[])
-        preds = []
-        for seed in seeds:
-            model, hist, cpu = train_forecaster(prep, kind, seed)
-            pred, q = lstm_forecast(prep, model, kind, o)
-            preds.append(pred)
-            sc = prep.scores(o, pred)
-            for k in ("mae", "rmse", "mase"):
-                runs[k].append(sc[k])
-            runs["epochs"].append(hist.epochs)
-            runs["best_epoch"].append(hist.best_epoch)
-            runs["val_loss"].append(hist.val_loss)
-            runs["cpu_s"].append(round(cpu, 2))
-            if q is not None:
-                runs["coverage90"].append(fc.coverage(Y, q[..., 0], q[..., -1], axis=0).tolist())
-                runs["width90"].append(np.mean(q[..., -1] - q[..., 0], axis=0).tolist())
-                forecasts.setdefault("quantile_lo", []).append(q[..., 0])
-                forecasts.setdefault("quantile_hi", []).append(q[..., -1])
-            log(f"{name} {kind} seed {seed}: {hist.epochs} epochs, {cpu:.1f} s CPU, "
-                f"MASE h=1 {sc['mase'][0]:.3f}, mean {np.mean(sc['mase']):.3f}")
-        preds = np.array(preds)                               # (S, N, H)
-        forecasts[f"lstm_{kind}"] = preds
-        ens = preds.mean(axis=0)
-        runs["ensemble"] = prep.scores(o, ens)
-        if kind != "quantile":
-            # a seed-ensemble interval: mean +- 1.645 standard deviations across seeds
-            half = 1.645 * preds.std(axis=0, ddof=1)
-            runs["ensemble"]["coverage90"] = fc.coverage(Y, ens - half, ens + half, axis=0).tolist()
-            runs["ensemble"]["width90"] = np.mean(2 * half, axis=0).tolist()
-        rec["lstm"][kind] = runs
+        rec["lstm"][kind], f = run_lstm(name, kind, seeds, log)
+        forecasts.update(f)
     return rec, forecasts
+
+
+def _job(task):
+    """One unit of work for a pool of processes: ("baselines", name) or ("lstm", name, kind,
+    seeds) or ("random_walk", checkpoint)."""
+    if task[0] == "baselines":
+        return run_baselines(task[1])
+    if task[0] == "lstm":
+        return run_lstm(*task[1:])
+    return run_random_walk(task[1])
 
 
 # -- the random walk ------------------------------------------------------------------------------
@@ -357,6 +381,13 @@ def _round(x, nd=4):
     return np.round(np.asarray(x, dtype=np.float64), nd).tolist()
 
 
+def _children_cpu():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="book/data/forecasting.json")
@@ -365,20 +396,39 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default="book/data/forecasting_randomwalk.npz")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--series", nargs="*", default=list(SERIES))
+    ap.add_argument("--jobs", type=int, default=1, help="processes to run the runs in")
     args = ap.parse_args(argv)
     meta = provenance()
     t_wall, t_cpu = time.time(), time.process_time()
     results = {"provenance": meta, "split": SPLIT, "quantiles": QUANTILES, "train": TRAIN,
                "series": {}}
+    seeds = list(range(args.seeds))
+    kinds = ("direct", "recursive", "quantile")
+    tasks = [("baselines", n) for n in args.series]
+    tasks += [("lstm", n, k, seeds) for n in args.series for k in kinds]
+    tasks += [("random_walk", args.checkpoint)]
+    if args.jobs > 1:
+        # independent runs in separate processes; each one is seeded, so the results do not
+        # depend on the number of processes
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            outputs = pool.map(_job, tasks, chunksize=1)
+    else:
+        outputs = [_job(t) for t in tasks]
     arrays = {}
-    for name in args.series:
-        rec, forecasts = run_series(name, list(range(args.seeds)))
-        results["series"][name] = rec
+    for task, out in zip(tasks, outputs):
+        if task[0] == "baselines":
+            results["series"][task[1]], forecasts = out
+        elif task[0] == "lstm":
+            results["series"][task[1]]["lstm"][task[2]], forecasts = out
+        else:
+            results["random_walk"], forecasts = out, {}
+        name = task[1]
         for k, v in forecasts.items():
             arrays[f"{name}/{k}"] = np.asarray(v, dtype=np.float64)
-    results["random_walk"] = run_random_walk(args.checkpoint)
     meta["wall_time_s"] = round(time.time() - t_wall, 1)
-    meta["cpu_time_s"] = round(time.process_time() - t_cpu, 1)
+    meta["cpu_time_s"] = round(time.process_time() - t_cpu + _children_cpu(), 1)
     io.save(arrays, args.forecasts)
     write_results(args.out, results)
     print(f"wrote {args.out}, {args.forecasts}, {args.checkpoint} in {meta['wall_time_s']} s")
