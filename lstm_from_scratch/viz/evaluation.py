@@ -39,6 +39,9 @@ def plot_by_horizon(ax, scores: dict, colors: dict | None = None, markers: str =
             ax.fill_between(h, v.min(axis=0), v.max(axis=0), color=line.get_color(), alpha=0.2,
                             lw=0)
     ax.set(xlabel="steps ahead h", ylabel=ylabel)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return ax
 
 
