@@ -16,6 +16,7 @@ from .functional import __all__ as _functional_all
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import nn  # noqa: E402  (after the primitives it is built on)
 from . import data, io, optim, train  # noqa: E402  (built on nn and the primitives)
+from . import forecast  # noqa: E402  (forecast origins, measures, baselines; chapter 9)
 
 # dtypes under PyTorch's names (NumPy's scalar types: lfs.float32 is np.float32)
 float16 = __import__("numpy").float16
@@ -30,6 +31,6 @@ __version__ = "0.1.0"
 __all__ = ["Function", "Tensor", "backend", "enable_grad", "float16", "float32", "float64",
            "int32", "int64",
            "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck", "nn",
-           "data", "io", "optim", "train",
+           "data", "forecast", "io", "optim", "train",
            "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
            *_functional_all]

@@ -143,3 +143,30 @@ def test_deep_chain_does_not_recurse():
         y = y * 1.0
     functions, leaves = graph_nodes(y)
     assert len(functions) == 5000
+
+
+def test_plot_by_horizon_lines_and_bands():
+    from lstm_from_scratch.viz import MODEL_COLORS, plot_by_horizon
+
+    fig, ax = plt.subplots()
+    runs = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 5.0]])
+    plot_by_horizon(ax, {"LSTM": runs, "ARIMA": np.array([1.5, 1.5, 1.5])})
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["LSTM", "ARIMA"]
+    np.testing.assert_allclose(lines[0].get_ydata(), [1.5, 2.5, 4.0])
+    np.testing.assert_allclose(lines[0].get_xdata(), [1, 2, 3])
+    assert matplotlib.colors.to_hex(lines[1].get_color()) == MODEL_COLORS["ARIMA"].lower()
+    assert len(ax.collections) == 1                      # one band, for the seeds of the LSTM
+    with pytest.raises(ValueError, match="must be"):
+        plot_by_horizon(ax, {"x": np.zeros((2, 2, 2))})
+
+
+def test_plot_confusion_matrix_normalises_rows():
+    from lstm_from_scratch.viz import plot_confusion_matrix
+
+    fig, ax = plt.subplots()
+    im = plot_confusion_matrix(ax, [[3, 1], [0, 4]], class_names=["a", "b"])
+    np.testing.assert_allclose(im.get_array(), [[0.75, 0.25], [0, 1]])
+    assert sorted(t.get_text() for t in ax.texts) == ["0.25", "0.75", "1.00"]
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(ax, np.zeros((2, 3)))

@@ -4,11 +4,14 @@
 * :mod:`.text` - a character vocabulary, text from the standard library, batches for
   truncated backpropagation through time;
 * :mod:`.timeseries` - sliding windows, chronological splits, scaling fitted on train only;
-* :mod:`.batching` - shuffled minibatches, padding of variable-length sequences.
+* :mod:`.batching` - shuffled minibatches, padding of variable-length sequences;
+* :mod:`.series` - real time series shipped by statsmodels (sunspots, CO2, El Nino);
+* :mod:`.uea` - labelled sequences of the UEA archive shipped inside sktime (Japanese Vowels).
 
 Nothing here creates Tensors: convert at the call site with ``lfs.tensor(x)`` or
 :func:`to_tensors`, so the same arrays serve NumPy baselines and PyTorch comparisons.
 """
+from . import series, uea
 from .batching import DataLoader, iterate_minibatches, one_hot, pad_sequences, to_tensors
 from .synthetic import adding_problem, copy_task
 from .text import CharVocab, batchify, bptt_batches, stdlib_text, tbptt_batches

@@ -18,7 +18,10 @@ GATE_COLORS = {
     "x": "#555555",   # input: grey
 }
 # Models compared across chapters keep their colours too.
-MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999"}
+MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999",
+                # chapters 9 and 10: forecasting baselines and sequence classifiers
+                "naive": "#999999", "seasonal naive": "#000000", "AR": "#CC79A7",
+                "ARIMA": "#0072B2", "BiLSTM": "#D55E00", "logistic regression": "#56B4E9"}
 
 
 def use_book_style() -> None:
