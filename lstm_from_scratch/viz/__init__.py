@@ -2,11 +2,22 @@
 
 * :mod:`.style` - ``use_book_style()``, one colour per gate (``GATE_COLORS``) and per model
   (``MODEL_COLORS``);
-* :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``).
+* :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``);
+* :mod:`.gates` - an LSTM's gates recorded step by step (``record_lstm``), their saturation
+  and heatmaps over a text;
+* :mod:`.units` - searching for units that track a feature of the text (quotes, line
+  position, brackets), and text coloured by a unit;
+* :mod:`.gradreach` - how far back the gradient of one prediction reaches.
 
 Each kind of figure lives in a module of its own; this package re-exports the public names.
 """
+from .gates import GATES, plot_gate_heatmaps, plot_saturation, record_lstm, saturation
+from .gradreach import gradient_reach, plot_gradient_reach
 from .graph import draw_graph, graph_nodes
 from .style import GATE_COLORS, MODEL_COLORS, use_book_style
+from .units import plot_unit_text, text_features, top_units, unit_correlations
 
-__all__ = ["GATE_COLORS", "MODEL_COLORS", "draw_graph", "graph_nodes", "use_book_style"]
+__all__ = ["GATES", "GATE_COLORS", "MODEL_COLORS", "draw_graph", "gradient_reach",
+           "graph_nodes", "plot_gate_heatmaps", "plot_gradient_reach", "plot_saturation",
+           "plot_unit_text", "record_lstm", "saturation", "text_features", "top_units",
+           "unit_correlations", "use_book_style"]
