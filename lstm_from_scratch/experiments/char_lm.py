@@ -41,7 +41,7 @@ CONFIG = {
     "lr": 3e-3,                       # Adam, annealed to lr_min over the epochs (cosine)
     "lr_min": 1e-4,
     "clip": 1.0,                      # gradient norm
-    "epochs": 8,
+    "epochs": 3,
     "patience": 3,                    # early stopping on the validation loss
     "forget_bias": 1.0,               # LSTM only
     "seed": 0,
