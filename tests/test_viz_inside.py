@@ -118,5 +118,7 @@ def test_gradient_reach_matches_a_finite_difference_and_decays_in_an_rnn():
         d[8 - 1 - k, j] = eps
         grad[j] = (logp(emb + d) - logp(emb - d)) / (2 * eps)
     assert abs(np.linalg.norm(grad) - reach[k]) < 1e-7
-    ax = viz.plot_gradient_reach({"RNN": reach})
+    ax = viz.plot_gradient_reach({"RNN": reach, "LSTM, trained": reach})
     assert ax.get_yscale() == "log"
+    assert [line.get_color() for line in ax.lines] == [viz.MODEL_COLORS["RNN"],
+                                                      viz.MODEL_COLORS["LSTM"]]

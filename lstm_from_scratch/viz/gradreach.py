@@ -54,13 +54,14 @@ def gradient_reach(model, windows) -> np.ndarray:
 
 def plot_gradient_reach(curves: dict, ax=None, colors=None, styles=None):
     """Plot ``{label: (T,) reach}`` on a log scale against the distance k. Colours come from
-    ``colors`` or ``MODEL_COLORS`` (matched on the label's first word). Returns the Axes."""
+    ``colors`` or ``MODEL_COLORS`` (matched on the label's first word, without a trailing
+    comma or colon: "LSTM, trained" is drawn in the LSTM's colour). Returns the Axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots()
     for label, reach in curves.items():
-        color = (colors or {}).get(label) or MODEL_COLORS.get(label.split()[0], None)
+        color = (colors or {}).get(label) or MODEL_COLORS.get(label.split()[0].strip(",:;"))
         ax.semilogy(np.arange(len(reach)), reach, label=label, color=color,
                     ls=(styles or {}).get(label, "-"), lw=2)
     ax.set(xlabel="distance k (characters before the prediction)",
