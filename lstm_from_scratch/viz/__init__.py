@@ -4,15 +4,25 @@
   (``MODEL_COLORS``);
 * :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``);
 * :mod:`.perf` - where a training step's time goes (``plot_breakdown``, ``plot_times``);
-* :mod:`.evaluation` - model comparisons (``plot_by_horizon``, ``plot_confusion_matrix``).
+* :mod:`.evaluation` - model comparisons (``plot_by_horizon``, ``plot_confusion_matrix``);
+* :mod:`.gates` - an LSTM's gates recorded step by step (``record_lstm``), their saturation
+  and heatmaps over a text;
+* :mod:`.units` - searching for units that track a feature of the text (quotes, line
+  position, brackets), and text coloured by a unit;
+* :mod:`.gradreach` - how far back the gradient of one prediction reaches.
 
 Each kind of figure lives in a module of its own; this package re-exports the public names.
 """
 from .evaluation import plot_by_horizon, plot_confusion_matrix
+from .gates import GATES, plot_gate_heatmaps, plot_saturation, record_lstm, saturation
+from .gradreach import gradient_reach, plot_gradient_reach
 from .graph import draw_graph, graph_nodes
 from .perf import STAGE_COLORS, plot_breakdown, plot_times
 from .style import GATE_COLORS, MODEL_COLORS, use_book_style
+from .units import plot_unit_text, text_features, top_units, unit_correlations
 
-__all__ = ["GATE_COLORS", "MODEL_COLORS", "STAGE_COLORS", "draw_graph", "graph_nodes",
-           "plot_breakdown", "plot_by_horizon", "plot_confusion_matrix", "plot_times",
-           "use_book_style"]
+__all__ = ["GATES", "GATE_COLORS", "MODEL_COLORS", "STAGE_COLORS", "draw_graph",
+           "gradient_reach", "graph_nodes", "plot_breakdown", "plot_by_horizon",
+           "plot_confusion_matrix", "plot_gate_heatmaps", "plot_gradient_reach",
+           "plot_saturation", "plot_times", "plot_unit_text", "record_lstm", "saturation",
+           "text_features", "top_units", "unit_correlations", "use_book_style"]
