@@ -1,6 +1,7 @@
 """Data for the book's experiments, as NumPy arrays, deterministic given a seed.
 
-* :mod:`.synthetic` - the adding problem and the copy task (long-range memory benchmarks);
+* :mod:`.synthetic` - the adding problem, the copy task and the temporal-order task (long-range
+  memory benchmarks);
 * :mod:`.text` - a character vocabulary, text from the standard library, batches for
   truncated backpropagation through time;
 * :mod:`.timeseries` - sliding windows, chronological splits, scaling fitted on train only;
@@ -10,12 +11,12 @@ Nothing here creates Tensors: convert at the call site with ``lfs.tensor(x)`` or
 :func:`to_tensors`, so the same arrays serve NumPy baselines and PyTorch comparisons.
 """
 from .batching import DataLoader, iterate_minibatches, one_hot, pad_sequences, to_tensors
-from .synthetic import adding_problem, copy_task
+from .synthetic import TEMPORAL_ORDER_TOKENS, adding_problem, copy_task, temporal_order
 from .text import CharVocab, batchify, bptt_batches, stdlib_text, tbptt_batches
 from .timeseries import StandardScaler, chronological_split, make_windows, sliding_windows
 
-__all__ = ["CharVocab", "DataLoader", "StandardScaler", "adding_problem", "batchify",
+__all__ = ["CharVocab", "DataLoader", "StandardScaler", "TEMPORAL_ORDER_TOKENS", "adding_problem",
+           "batchify",
            "bptt_batches", "chronological_split", "copy_task", "iterate_minibatches",
            "make_windows", "one_hot", "pad_sequences", "sliding_windows", "stdlib_text",
-           "tbptt_batches",
-           "to_tensors"]
+           "tbptt_batches", "temporal_order", "to_tensors"]
