@@ -338,6 +338,9 @@ VARIANTS = {
     "no_output_gate": {"output_gate": False},
     "no_output_gate_coupled_peephole": {"output_gate": False, "coupled": True, "peephole": True},
     "multiplicative": {"cell_update": "multiply"},
+    "no_input_gate": {"input_gate": False},
+    "no_input_gate_no_forget_peephole": {"input_gate": False, "forget_gate": False,
+                                         "peephole": True},
     "multiplicative_no_forget_peephole": {"cell_update": "multiply", "forget_gate": False,
                                           "peephole": True},
 }
@@ -354,15 +357,17 @@ def _reference_lstm_step(opts, x, h, c, p):
     forget, coupled, peep = opts.get("forget_gate", True), opts.get("coupled", False), \
         opts.get("peephole", False)
     out_gate, update = opts.get("output_gate", True), opts.get("cell_update", "add")
+    in_gate = opts.get("input_gate", True)
     z = x @ p["weight_ih"].T + h @ p["weight_hh"].T
     if "bias_ih" in p:
         z = z + p["bias_ih"] + p["bias_hh"]
-    names = ["i"] + (["f"] if forget and not coupled else []) + ["g"] + (["o"] if out_gate else [])
+    names = (["i"] if in_gate else []) + (["f"] if forget and not coupled else []) + ["g"] \
+        + (["o"] if out_gate else [])
     blocks = dict(zip(names, np.split(z, len(names), axis=-1)))
     zi, zf, zg, zo = (blocks.get(k) for k in "ifgo")
-    if peep:
+    if peep and in_gate:
         zi = zi + p["weight_ci"] * c
-    i = act(zi)
+    i = act(zi) if in_gate else 1.0
     g = cand(zg)
     if coupled:
         f = 1 - i
@@ -434,7 +439,7 @@ def test_lstm_cell_second_derivatives():
 
 @pytest.mark.parametrize("name", ["no_forget_gate", "coupled", "peephole", "peephole_coupled",
                                   "tanh_gates_sigmoid_candidate", "no_output_gate_coupled_peephole",
-                                  "multiplicative"])
+                                  "multiplicative", "no_input_gate"])
 def test_lstm_layer_variant_equals_cell_loop(name):
     """A stacked bidirectional variant LSTM against the variant cell run by hand."""
     opts = VARIANTS[name]
@@ -488,6 +493,9 @@ def test_variant_parameters():
     assert [n for n, _ in names(nn.LSTM(I, H, coupled=True, output_gate=False, peephole=True))] \
         == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ci_l0"]
     assert nn.LSTM(I, H, cell_update="multiply").weight_ih_l0.shape == (4 * H, I)
+    assert names(nn.LSTMCell(I, H, input_gate=False, forget_gate=False, peephole=True)) == [
+        ("weight_ih", (2 * H, I)), ("weight_hh", (2 * H, H)), ("bias_ih", (2 * H,)),
+        ("bias_hh", (2 * H,)), ("weight_co", (H,))]
     assert repr(nn.LSTM(I, H, peephole=True, gate_activation="tanh")) == \
         "LSTM(3, 4, peephole=True, gate_activation='tanh')"
     assert repr(nn.LSTMCell(I, H, output_gate=False, cell_update="multiply")) == \
@@ -536,6 +544,17 @@ def test_variant_argument_errors():
         nn.LSTM(I, H, cell_update="mul")
     with pytest.raises(ValueError, match="fused=True.*output_gate=False"):
         nn.LSTM(I, H, output_gate=False, fused=True)
+    with pytest.raises(ValueError, match="coupled.*input_gate=False"):
+        nn.LSTM(I, H, coupled=True, input_gate=False)
+
+
+def test_forget_bias_without_input_gate_goes_to_the_forget_block():
+    lfs.manual_seed(5)
+    plain = nn.LSTM(I, H, input_gate=False)
+    lfs.manual_seed(5)
+    biased = nn.LSTM(I, H, input_gate=False, forget_bias=1.0)
+    diff = biased.bias_ih_l0.numpy() - plain.bias_ih_l0.numpy()
+    np.testing.assert_allclose(diff, np.r_[np.ones(H), np.zeros(2 * H)], atol=1e-6)
 
 
 def test_no_output_gate_shows_the_squashed_cell():
@@ -561,7 +580,7 @@ def test_multiplicative_update_stays_at_zero_from_zero():
 
 
 @pytest.mark.parametrize("name", ["standard", "peephole", "no_output_gate_coupled_peephole",
-                                  "multiplicative"])
+                                  "multiplicative", "no_input_gate_no_forget_peephole"])
 def test_lstm_step_on_a_stack_of_models(name):
     """Weights stacked along a leading axis (S, G*H, H) run S independent models at once: each
     slice equals the step of its own cell, and so do the gradients."""

@@ -9,8 +9,8 @@ adds the suffix ``_reverse``. Everything is initialised from U(-1/sqrt(H), 1/sqr
 
 The LSTM also comes in the variants the book's ablations compare (``LSTMVariant``): without
 forget gate (the 1997 LSTM), with coupled input and forget gates, with peepholes, with other
-gate/candidate/cell activations, without output gate, with a multiplicative cell update, and
-with a forget-gate bias at initialisation. Only the default is in PyTorch; the default equals
+gate/candidate/cell activations, without input or output gate, with a multiplicative cell
+update, and with a forget-gate bias at initialisation. Only the default is in PyTorch; the default equals
 PyTorch exactly.
 
 ``fused=True`` runs the same model through ``lstm_from_scratch.kernels`` (one graph node per
@@ -68,6 +68,8 @@ class LSTMVariant:
         gate_activation: the squashing of i, f, o ("sigmoid", "tanh", "relu", "identity").
         candidate_activation: the squashing of the candidate g_t.
         cell_activation: the squashing of c_t in h_t = o_t * act(c_t).
+        input_gate: False gives i_t = 1, so the candidate is written in full at every step
+            (the "no input gate" variant of Greff et al. 2017). There are no input-gate weights.
         output_gate: False gives o_t = 1, so h_t = act(c_t) (the "no output gate" variant of
             Greff et al. 2017). There are no output-gate weights.
         cell_update: "add" (c_t = f_t * c_{t-1} + i_t * g_t) or "multiply"
@@ -83,6 +85,7 @@ class LSTMVariant:
     cell_activation: str = "tanh"
     output_gate: bool = True
     cell_update: str = "add"
+    input_gate: bool = True
 
     def __post_init__(self):
         for name in ("gate_activation", "candidate_activation", "cell_activation"):
@@ -92,6 +95,9 @@ class LSTMVariant:
         if self.coupled and not self.forget_gate:
             raise ValueError("coupled=True defines the forget gate as 1 - i_t; it cannot be "
                              "combined with forget_gate=False")
+        if self.coupled and not self.input_gate:
+            raise ValueError("coupled=True defines the forget gate as 1 - i_t; it cannot be "
+                             "combined with input_gate=False")
         if self.cell_update not in ("add", "multiply"):
             raise ValueError(f"cell_update must be 'add' or 'multiply', got {self.cell_update!r}")
 
@@ -103,7 +109,7 @@ class LSTMVariant:
     @property
     def gate_names(self) -> tuple:
         """The blocks of the weights, in order: ("i", "f", "g", "o") less the absent gates."""
-        return tuple(k for k, present in (("i", True), ("f", self.has_forget_weights),
+        return tuple(k for k, present in (("i", self.input_gate), ("f", self.has_forget_weights),
                                           ("g", True), ("o", self.output_gate)) if present)
 
     @property
@@ -148,20 +154,23 @@ def lstm_step(variant, gates_x, h, c, weight_hh, bias_hh, peepholes=None):
         i_t, f_t, g_t, o_t = (blocks.get(k) for k in "ifgo")
     if peepholes is not None:                   # the input and forget gates look at c_{t-1}
         w_ci, w_cf, w_co = peepholes
-        i_t = i_t + w_ci * c
+        if i_t is not None:
+            i_t = i_t + w_ci * c
         if f_t is not None:
             f_t = f_t + w_cf * c
-    i_t = gate(i_t)
+    if i_t is not None:
+        i_t = gate(i_t)
     if f_t is not None:
         f_t = gate(f_t)
     g_t = candidate(g_t)
     if variant.coupled:
         f_t = 1 - i_t
     keep = c if f_t is None else f_t * c       # f_t is None: 1997, nothing is ever forgotten
+    write = g_t if i_t is None else i_t * g_t  # i_t is None: no input gate, i_t = 1
     if variant.cell_update == "add":
-        c_t = keep + i_t * g_t
+        c_t = keep + write
     else:                                       # the new content rescales the memory
-        c_t = keep * (i_t * g_t)
+        c_t = keep * write
     if o_t is None:                             # no output gate: o_t = 1
         return squash(c_t), c_t
     if peepholes is not None:                   # the output gate looks at the new cell c_t
@@ -259,9 +268,10 @@ def _check_tensor(name, what, t, like):
 
 
 def _variant_from(name, forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                  cell_activation, forget_bias, bias, fused, output_gate=True, cell_update="add"):
+                  cell_activation, forget_bias, bias, fused, output_gate=True, cell_update="add",
+                  input_gate=True):
     v = LSTMVariant(forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                    cell_activation, output_gate, cell_update)
+                    cell_activation, output_gate, cell_update, input_gate)
     if forget_bias and not v.has_forget_weights:
         raise ValueError(f"{name}: forget_bias={forget_bias} needs a forget gate with its own "
                          f"weights, but this LSTM has {', '.join(v.non_default())}")
@@ -394,25 +404,25 @@ class LSTMCell(_CellBase):
     Args:
         input_size (I), hidden_size (H), bias: as ``torch.nn.LSTMCell``.
         forget_gate, coupled, peephole, gate_activation, candidate_activation,
-        cell_activation, output_gate, cell_update: the variant (see ``LSTMVariant``); the
-        defaults are the standard LSTM.
+        cell_activation, input_gate, output_gate, cell_update: the variant (see
+        ``LSTMVariant``); the defaults are the standard LSTM.
         forget_bias: added to the forget-gate block of ``bias_ih`` at initialisation
             (Jozefowicz et al. 2015 recommend 1.0).
         fused: compute the step with ``kernels.lstm_cell`` (standard variant only).
     Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), G = 4 blocks
-    i, f, g, o less those of an absent forget or output gate; with peepholes weight_ci,
-    [weight_cf,] [weight_co] (H,), initialised to zero.
+    i, f, g, o less those of absent gates; with peepholes weight_ci, weight_cf, weight_co (H,)
+    of the gates present, initialised to zero.
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None, *, forget_gate: bool = True, coupled: bool = False,
                  peephole: bool = False, gate_activation: str = "sigmoid",
                  candidate_activation: str = "tanh", cell_activation: str = "tanh",
-                 output_gate: bool = True, cell_update: str = "add",
+                 input_gate: bool = True, output_gate: bool = True, cell_update: str = "add",
                  forget_bias: float = 0.0, fused: bool = False):
         variant = _variant_from("LSTMCell", forget_gate, coupled, peephole, gate_activation,
                                 candidate_activation, cell_activation, forget_bias, bias, fused,
-                                output_gate, cell_update)
+                                output_gate, cell_update, input_gate)
         super().__init__(input_size, hidden_size, bias, variant.num_gates, device, dtype)
         self.variant, self.forget_bias, self.fused = variant, float(forget_bias), bool(fused)
         for p_name in variant.peephole_names:
@@ -461,8 +471,10 @@ class LSTMCell(_CellBase):
 def _reset_lstm_parameters(module, bias_names):
     """U(-1/sqrt(H), 1/sqrt(H)) for the weights and biases, zeros for the peepholes (a
     peephole LSTM starts as the plain LSTM drawn from the same seed), then the forget-gate
-    bias added to each ``bias_ih`` (its second block of H rows)."""
+    bias added to the forget block of each ``bias_ih`` (its second block of H rows, the first
+    without input gate)."""
     H = module.hidden_size
+    f = module.variant.gate_names.index("f") if module.forget_bias else 0
     k = 1.0 / math.sqrt(H)
     for name, p in module.named_parameters():
         if name.startswith(("weight_ci", "weight_cf", "weight_co")):
@@ -472,7 +484,7 @@ def _reset_lstm_parameters(module, bias_names):
     if module.forget_bias:
         for prefix, suffix in bias_names:
             p = getattr(module, prefix + suffix)
-            p.data[H:2 * H] += p.dtype.type(module.forget_bias)
+            p.data[f * H:(f + 1) * H] += p.dtype.type(module.forget_bias)
 
 
 def _lstm_extra_repr(s, module):
@@ -719,8 +731,8 @@ class LSTM(_RNNBase):
     Arguments, shapes and parameter names as ``torch.nn.LSTM``; ``forward(x, (h0, c0)=None)
     -> output, (h_n, c_n)`` (see ``_RNNBase.forward``). The keyword-only options choose a
     variant (see ``LSTMCell`` and ``LSTMVariant``); peephole weights are named
-    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (+ ``_reverse``), less those of an
-    absent forget or output gate.
+    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (+ ``_reverse``), for the gates
+    present.
     ``fused=True`` runs each layer and direction through ``kernels.lstm_sequence``.
 
     Each layer computes the input part of the gates for all T steps as one matrix product,
@@ -734,11 +746,11 @@ class LSTM(_RNNBase):
                  device=None, dtype=None, *, forget_gate: bool = True, coupled: bool = False,
                  peephole: bool = False, gate_activation: str = "sigmoid",
                  candidate_activation: str = "tanh", cell_activation: str = "tanh",
-                 output_gate: bool = True, cell_update: str = "add",
+                 input_gate: bool = True, output_gate: bool = True, cell_update: str = "add",
                  forget_bias: float = 0.0, fused: bool = False):
         variant = _variant_from("LSTM", forget_gate, coupled, peephole, gate_activation,
                                 candidate_activation, cell_activation, forget_bias, bias, fused,
-                                output_gate, cell_update)
+                                output_gate, cell_update, input_gate)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, variant.num_gates, device, dtype, variant.peephole_names)
         self.variant, self.forget_bias, self.fused = variant, float(forget_bias), bool(fused)
