@@ -59,8 +59,8 @@ def build_layer(spec: dict, input_size: int, hidden_size: int, dtype=None, devic
 
 
 def _stacked_linear(x, weight, bias):
-    """x (S or 1, N, in), weight (S, out, in), bias (S, out) -> (S, N, out), each slice its
-    own model's x W^T + b."""
+    """x (..., S or 1, N, in), weight (S, out, in), bias (S, out) -> (..., S, N, out), each
+    model's slice its own x W^T + b."""
     y = matmul(x, weight.swapaxes(-1, -2))
     return y + bias.reshape(bias.shape[0], 1, bias.shape[1])
 
@@ -131,8 +131,11 @@ class Stacked(Module):
                              f"{self.input_size}), got {x.shape}")
         S, H = self.num_models, self.hidden_size
         _, T, B, I = x.shape
-        gx = _stacked_linear(x.reshape(x.shape[0], T * B, I), self.weight_ih, self.bias_ih)
-        steps = split(gx, B, axis=1) if T > 1 else (gx,)
+        # the input part of the gates for all steps in one product, time-major (T, S, B, G),
+        # so that each step's slice is one contiguous block
+        gx = _stacked_linear(x.swapaxes(0, 1), self.weight_ih, self.bias_ih)
+        steps = [piece.reshape(S, B, gx.shape[-1]) for piece in split(gx, 1, axis=0)] \
+            if T > 1 else [gx.reshape(S, B, gx.shape[-1])]
         h = zeros(S, B, H, dtype=gx.dtype, device=gx.device)
         hs, cs = [], []
         if self.kind == "LSTM":
