@@ -3,8 +3,9 @@ long-memory tasks, several lengths, several seeds.
 
     python -m lstm_from_scratch.experiments.gates --out book/data/gates.json
 
-Every configuration (model x task x T) is trained from ``--seeds`` seeds for at most
-``--steps`` steps, the seeds of one configuration stacked into one model
+Every configuration (model x task x T) is trained from ``--seeds`` seeds for at most the task's
+step budget (``DEFAULTS["steps"]``, or ``--steps`` for every task), the seeds of one
+configuration stacked into one model
 (:class:`~lstm_from_scratch.experiments.stacked.Stacked`, which equals training them one by one).
 A run is **solved** at the first evaluation where its validation loss is below one tenth of the
 loss of the best predictor that ignores the memory (:data:`TASKS`' ``baseline``); this
@@ -99,12 +100,13 @@ MODELS = {
 }
 
 #: The sweep's settings (the command line can change them; they are recorded in the results).
-DEFAULTS = dict(hidden_size=32, batch_size=32, lr=1e-2, max_norm=1.0, steps=2000,
+DEFAULTS = dict(hidden_size=32, batch_size=32, lr=1e-2, max_norm=1.0,
+                steps={"adding": 1000, "copy": 2000, "order": 1000},
                 eval_every=50, n_val=256, seeds=[0, 1, 2, 3, 4], copy_length=COPY_LENGTH,
                 copy_symbols=COPY_SYMBOLS, solved_fraction=SOLVED_FRACTION,
-                lengths={"adding": [25, 50, 100], "copy": [5, 10, 20],
-                         "order": [25, 50, 100]},
-                reach_k=[1, 2, 3, 5, 8, 12, 20, 30, 50, 70, 99], n_reach=64)
+                lengths={"adding": [20, 40, 80], "copy": [5, 10, 20],
+                         "order": [20, 40, 80]},
+                reach_k=[1, 2, 3, 5, 8, 12, 20, 30, 50, 79], n_reach=64)
 
 
 def _sig(x, digits=3):
@@ -208,7 +210,8 @@ def run_config(model_name, task, T, seeds, settings=None, device=None, log=None)
                   solved_step=[None] * S)
     reach0 = gradient_reach(model, task, x_reach, y_reach, cfg["reach_k"])
     step = 0
-    while step < cfg["steps"]:
+    budget = cfg["steps"][task] if isinstance(cfg["steps"], dict) else cfg["steps"]
+    while step < budget:
         x, y = _batch(task, T, seeds, cfg["batch_size"], step, device)
         losses, _ = per_model_loss(task, model(x, every_step=spec["every_step"]), y)
         opt.zero_grad()
@@ -311,7 +314,7 @@ def main(argv=None):
     p.add_argument("--out", default="book/data/gates.json", help="results file (JSON)")
     p.add_argument("--models", nargs="*", help="only these models (names of MODELS)")
     p.add_argument("--tasks", nargs="*", help="only these tasks")
-    p.add_argument("--steps", type=int, help="step budget per run")
+    p.add_argument("--steps", type=int, help="one step budget per run for every task")
     p.add_argument("--seeds", type=int, nargs="*", help="the seeds")
     p.add_argument("--shard", help="K/N: run only the configurations whose index is K modulo N "
                                    "(run N processes, each with its own --out, then --merge)")
