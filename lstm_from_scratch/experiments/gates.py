@@ -318,6 +318,9 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="*", help="the seeds")
     p.add_argument("--shard", help="K/N: run only the configurations whose index is K modulo N "
                                    "(run N processes, each with its own --out, then --merge)")
+    p.add_argument("--done", nargs="+", metavar="FILE", default=[],
+                   help="skip the configurations recorded in these results files too (to "
+                        "re-shard a sweep that is under way)")
     p.add_argument("--merge", nargs="+", metavar="FILE",
                    help="combine the results files of shards into --out")
     p.add_argument("--dry-run", action="store_true", help="list the configurations only")
@@ -333,16 +336,23 @@ def main(argv=None):
     cfg = {**DEFAULTS, **settings}
     todo = [c for c in configurations(settings)
             if (not args.models or c[0] in args.models) and (not args.tasks or c[1] in args.tasks)]
-    if args.shard:
-        k, n = (int(v) for v in args.shard.split("/"))
-        todo = todo[k::n]
     out = Path(args.out)
     results = read_results(out) if out.exists() else None
     if results is not None and results["settings"] != _jsonable(cfg):
         sys.exit(f"{out} was made with other settings; use another --out or delete it")
     if results is None:
         results = {"provenance": {}, "settings": _jsonable(cfg), "sessions": [], "runs": {}}
-    todo = [c for c in todo if key_of(*c) not in results["runs"]]
+    done = set(results["runs"])
+    for path in args.done:
+        if Path(path).exists():
+            other = read_results(path)
+            if other["settings"] != results["settings"]:
+                sys.exit(f"{path} was made with other settings")
+            done |= set(other["runs"])
+    todo = [c for c in todo if key_of(*c) not in done]
+    if args.shard:                      # of what is left, so that shards can be re-cut
+        k, n = (int(v) for v in args.shard.split("/"))
+        todo = todo[k::n]
     print(f"{len(todo)} configurations to run", flush=True)
     if args.dry_run:
         for c in todo:
