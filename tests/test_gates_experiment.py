@@ -88,7 +88,7 @@ def test_every_model_builds_with_its_parameter_count():
     assert counts["GRU"] == 3 * 8 * 12 + head
     assert counts["LSTM"] == counts["tanh gates"] == counts["multiplicative"] == 4 * 8 * 12 + head
     assert counts["coupled (CIFG)"] == counts["no forget gate"] == counts["no output gate"] \
-        == counts["no input gate"] == 3 * 8 * 12 + head
+        == counts["no input gate"] == counts["coupled, bias 1"] == 3 * 8 * 12 + head
     assert counts["peepholes"] == 4 * 8 * 12 + 3 * 8 + head
 
 

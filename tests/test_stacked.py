@@ -16,6 +16,7 @@ SPECS = {
     "cifg_no_output_gate": {"kind": "LSTM", "coupled": True, "output_gate": False},
     "multiplicative": {"kind": "LSTM", "cell_update": "multiply", "c0": 1.0},
     "tanh_gates": {"kind": "LSTM", "gate_activation": "tanh"},
+    "cifg_bias": {"kind": "LSTM", "coupled": True, "input_bias": -1.0},
 }
 SEEDS, I, H, OUT, T, B = [3, 7], 3, 4, 2, 6, 5
 
@@ -46,6 +47,19 @@ def test_stack_equals_its_models_forward(name):
     # the same input for every model broadcasts
     y1 = stacked(lfs.tensor(x[:1])).numpy()
     np.testing.assert_allclose(y1[0], y[0], rtol=1e-12, atol=1e-12)
+
+
+def test_input_bias_opens_a_coupled_forget_gate():
+    lfs.manual_seed(4)
+    plain = build_layer({"kind": "LSTM", "coupled": True}, I, H)
+    lfs.manual_seed(4)
+    shifted = build_layer({"kind": "LSTM", "coupled": True, "input_bias": -1.0}, I, H)
+    diff = shifted.bias_ih_l0.numpy() - plain.bias_ih_l0.numpy()
+    np.testing.assert_allclose(diff, np.r_[-np.ones(H), np.zeros(2 * H)], atol=1e-6)
+    with pytest.raises(ValueError, match="input gate"):
+        build_layer({"kind": "LSTM", "input_gate": False, "input_bias": -1.0}, I, H)
+    with pytest.raises(ValueError, match="LSTM"):
+        build_layer({"kind": "GRU", "input_bias": -1.0}, I, H)
 
 
 def test_irnn_initialisation():

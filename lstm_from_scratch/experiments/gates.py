@@ -90,6 +90,8 @@ MODELS = {
     "LSTM": {"kind": "LSTM", "forget_bias": 1.0},
     "no forget gate": {"kind": "LSTM", "forget_gate": False},
     "coupled (CIFG)": {"kind": "LSTM", "coupled": True},
+    # f = 1 - i starts at sigma(1) when i starts at sigma(-1): the coupled gate's forget bias 1
+    "coupled, bias 1": {"kind": "LSTM", "coupled": True, "input_bias": -1.0},
     "peepholes": {"kind": "LSTM", "peephole": True, "forget_bias": 1.0},
     "no input gate": {"kind": "LSTM", "input_gate": False, "forget_bias": 1.0},
     "no output gate": {"kind": "LSTM", "output_gate": False, "forget_bias": 1.0},

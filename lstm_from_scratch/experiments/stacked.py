@@ -36,11 +36,22 @@ def build_layer(spec: dict, input_size: int, hidden_size: int, dtype=None, devic
     spec: ``{"kind": "RNN", "nonlinearity": "tanh"}``; ``{"kind": "IRNN"}`` (a ReLU RNN whose
     recurrent weights start as the identity and biases at zero, Le et al. 2015; input weights
     keep the default initialisation); ``{"kind": "GRU"}``; ``{"kind": "LSTM", **options}``
-    with the keyword options of ``nn.LSTM`` (variant and ``forget_bias``). A key ``"c0"`` (the
-    initial cell state of the LSTM) is ignored here.
+    with the keyword options of ``nn.LSTM`` (variant and ``forget_bias``), and optionally
+    ``"input_bias"``: a number added to the input-gate block of ``bias_ih`` after the
+    initialisation (``-1`` starts a coupled LSTM's forget gate, ``1 - i``, at sigma(1), as
+    ``forget_bias=1`` does for the standard one). A key ``"c0"`` (the initial cell state of the
+    LSTM) is ignored here.
     """
     kind = spec.get("kind")
-    options = {k: v for k, v in spec.items() if k not in ("kind", "c0")}
+    options = {k: v for k, v in spec.items() if k not in ("kind", "c0", "input_bias")}
+    if "input_bias" in spec:
+        if kind != "LSTM":
+            raise ValueError(f"input_bias is an option of the LSTM, not of {kind}")
+        layer = LSTM(input_size, hidden_size, dtype=dtype, device=device, **options)
+        if "i" not in layer.variant.gate_names or not layer.bias:
+            raise ValueError("input_bias needs an input gate and biases")
+        layer.bias_ih_l0.data[:hidden_size] += layer.bias_ih_l0.dtype.type(spec["input_bias"])
+        return layer
     if kind == "RNN":
         return RNN(input_size, hidden_size, dtype=dtype, device=device, **options)
     if kind == "IRNN":

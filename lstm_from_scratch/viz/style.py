@@ -22,7 +22,7 @@ MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline
                 # chapter 8's other models and LSTM variants (Paul Tol's muted palette, so they
                 # stay apart from the three above when drawn together)
                 "IRNN": "#882255", "LSTM, bias 0": "#DDCC77", "no forget gate": "#CC6677",
-                "coupled (CIFG)": "#332288", "peepholes": "#88CCEE", "no input gate": "#661100",
+                "coupled (CIFG)": "#332288", "coupled, bias 1": "#6677CC", "peepholes": "#88CCEE", "no input gate": "#661100",
                 "no output gate": "#AA4499",
                 "tanh gates": "#999933", "sigmoid candidate": "#44AA99",
                 "sigmoid cell output": "#117733", "multiplicative": "#000000"}
