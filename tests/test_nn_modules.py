@@ -398,6 +398,23 @@ def test_init_functions():
         nn.init.uniform_(lfs.tensor([1, 2]))
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 3)])
+def test_eye_init_as_torch(shape):
+    w = nn.Parameter(lfs.randn(*shape, dtype=lfs.float64))
+    assert nn.init.eye_(w) is w
+    np.testing.assert_array_equal(w.numpy(), np.eye(*shape))
+    assert w.dtype == np.float64
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(w.numpy(), torch.nn.init.eye_(torch.empty(shape)).numpy())
+
+
+def test_eye_init_errors():
+    with pytest.raises(ValueError, match=r"eye_: only tensors with 2 dimensions.*\(2, 3, 4\)"):
+        nn.init.eye_(nn.Parameter(lfs.zeros(2, 3, 4)))
+    with pytest.raises(TypeError, match="eye_: expects a Tensor"):
+        nn.init.eye_(np.zeros((2, 2)))
+
+
 def test_nn_functional_reexports():
     F = nn.functional
     for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax", "linear", "dropout",

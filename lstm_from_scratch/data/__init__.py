@@ -1,6 +1,7 @@
 """Data for the book's experiments, as NumPy arrays, deterministic given a seed.
 
-* :mod:`.synthetic` - the adding problem and the copy task (long-range memory benchmarks);
+* :mod:`.synthetic` - the adding problem, the copy task and the temporal-order task (long-range
+  memory benchmarks);
 * :mod:`.text` - a character vocabulary, text from the standard library, batches for
   truncated backpropagation through time;
 * :mod:`.corpus` - the English text of chapter 7 (Python's help topics), split by position
@@ -16,12 +17,12 @@ Nothing here creates Tensors: convert at the call site with ``lfs.tensor(x)`` or
 from . import series, uea
 from .batching import DataLoader, iterate_minibatches, one_hot, pad_sequences, to_tensors
 from .corpus import CharCorpus, char_corpus, corpus_info, pydoc_text, split_by_position
-from .synthetic import adding_problem, copy_task
+from .synthetic import TEMPORAL_ORDER_TOKENS, adding_problem, copy_task, temporal_order
 from .text import CharVocab, batchify, bptt_batches, stdlib_text, tbptt_batches
 from .timeseries import StandardScaler, chronological_split, make_windows, sliding_windows
 
-__all__ = ["CharCorpus", "CharVocab", "DataLoader", "StandardScaler", "adding_problem",
-           "batchify", "bptt_batches", "char_corpus", "chronological_split", "copy_task",
-           "corpus_info", "iterate_minibatches", "make_windows", "one_hot", "pad_sequences",
-           "pydoc_text", "sliding_windows", "split_by_position", "stdlib_text",
-           "tbptt_batches", "to_tensors"]
+__all__ = ["CharCorpus", "CharVocab", "DataLoader", "StandardScaler", "TEMPORAL_ORDER_TOKENS",
+           "adding_problem", "batchify", "bptt_batches", "char_corpus", "chronological_split",
+           "copy_task", "corpus_info", "iterate_minibatches", "make_windows", "one_hot",
+           "pad_sequences", "pydoc_text", "sliding_windows", "split_by_position", "stdlib_text",
+           "tbptt_batches", "temporal_order", "to_tensors"]

@@ -58,6 +58,18 @@ def ones_(tensor):
     return constant_(tensor, 1.0)
 
 
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix (ones on the main diagonal, zeros elsewhere;
+    rectangular shapes too), as ``torch.nn.init.eye_``. Le et al. (2015) start a ReLU RNN's
+    recurrent weights here (the IRNN)."""
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tensor.shape}")
+    xp = backend.get_array_module(tensor.data)
+    return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
+
+
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for an activation (PyTorch's table)."""
     linear = ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "identity")
