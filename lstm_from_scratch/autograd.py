@@ -574,6 +574,8 @@ class Tensor:
             if isinstance(value, Tensor) and value.device != self.device:
                 raise RuntimeError(f"__setitem__: value is on device '{value.device}' but "
                                    f"this tensor is on '{self.device}'; move it with .to()")
+            if not isinstance(value, Tensor):
+                src = _written_value(value, self, "__setitem__", "value")
             try:
                 self._writable_data()[key] = src
             except (ValueError, IndexError) as e:
@@ -590,9 +592,12 @@ class Tensor:
         self._check_inplace(op)
         if not _mode.enabled or not (self.requires_grad or
                                      (isinstance(value, Tensor) and value.requires_grad)):
-            src = value.data if isinstance(value, Tensor) else value
-            if isinstance(value, Tensor) and value.device != self.device:
-                src = backend.to_device(src, self.device)
+            if isinstance(value, Tensor):
+                src = value.data
+                if value.device != self.device:         # an explicit copy, as torch's copy_
+                    src = backend.to_device(src, self.device)
+            else:
+                src = _written_value(value, self, op, "src" if op == "copy_" else "value")
             try:
                 self._writable_data()[...] = src
             except ValueError as e:
@@ -810,6 +815,17 @@ def _value_like(value, like):
     if value.dtype != like.dtype:
         value = value.to(dtype=like.dtype)
     return value
+
+
+def _written_value(value, like, op, what):
+    """What copy_, fill_ and ``x[i] = v`` write into ``like``'s array when ``value`` is not a
+    Tensor: a scalar as it is; host data (a NumPy array, a list) copied to like's device
+    first, as PyTorch's copy_ copies across devices (CuPy refuses a host array in a slice
+    assignment). A CuPy array for a CPU tensor is refused, naming ``op`` and both devices."""
+    if isinstance(value, (int, float, complex, np.generic)):
+        return value
+    return backend.array_on(value, like.device, op=op, what=what,
+                            other="the tensor it is written into is")
 
 
 def _scaled(other, alpha, like):

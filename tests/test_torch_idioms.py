@@ -112,7 +112,7 @@ def test_max_without_dim_and_max_of_two_tensors_as_torch():
 
 # ---- the NumPy array protocol ---------------------------------------------------------------------
 def test_numpy_sees_the_numbers_of_a_cpu_tensor():
-    t = lfs.tensor([[1.0, 2.0], [3.0, 4.5]])
+    t = lfs.tensor([[1.0, 2.0], [3.0, 4.5]], device="cpu")
     a = np.asarray(t)
     assert a.dtype == np.float32 and a.shape == (2, 2)
     np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 4.5]])
@@ -123,21 +123,21 @@ def test_numpy_sees_the_numbers_of_a_cpu_tensor():
     np.testing.assert_array_equal(np.concatenate([t, t]), np.concatenate([a, a]))
     assert np.allclose(t, a)
     # requires_grad tensors too (NumPy gets the values, as torch's .detach().numpy())
-    w = lfs.tensor([1.0, 2.0], requires_grad=True)
+    w = lfs.tensor([1.0, 2.0], requires_grad=True, device="cpu")
     np.testing.assert_array_equal(np.asarray(w), [1.0, 2.0])
     assert f"{np.mean(t):.2f}" == "2.62" and f"{t.sum():.1f}" == "10.5"
 
 
-def test_matplotlib_plots_the_numbers_of_a_tensor():
+def test_matplotlib_plots_the_numbers_of_a_cpu_tensor():
     from matplotlib.figure import Figure
     ax = Figure().add_subplot()
-    (line,) = ax.plot(lfs.tensor([3.0, 1.0, 2.0]))
+    (line,) = ax.plot(lfs.tensor([3.0, 1.0, 2.0], device="cpu"))
     np.testing.assert_array_equal(line.get_ydata(), [3.0, 1.0, 2.0])
-    (line,) = ax.plot(lfs.arange(3), lfs.tensor([0.5, 1.5, 2.5]))
+    (line,) = ax.plot(lfs.arange(3, device="cpu"), lfs.tensor([0.5, 1.5, 2.5], device="cpu"))
     np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2])
-    counts, _, _ = ax.hist(lfs.tensor([1.0, 2.0, 2.5, 3.0]), bins=2)
+    counts, _, _ = ax.hist(lfs.tensor([1.0, 2.0, 2.5, 3.0], device="cpu"), bins=2)
     np.testing.assert_array_equal(counts, [1, 3])
-    image = ax.imshow(lfs.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True))
+    image = ax.imshow(lfs.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, device="cpu"))
     assert image.get_array().dtype == np.float32
 
 
@@ -162,6 +162,9 @@ def test_numpy_on_a_real_gpu_tensor_is_a_clear_error():
     t = lfs.tensor([1.0, 2.0], device="gpu")
     with pytest.raises(TypeError, match=r"\.numpy\(\)"):
         np.asarray(t)
+    from matplotlib.figure import Figure
+    with pytest.raises(TypeError, match=r"GPU tensor.*\.numpy\(\)"):
+        Figure().add_subplot().plot(t)      # matplotlib asks NumPy: the same clear error
     np.testing.assert_array_equal(t.numpy(), [1.0, 2.0])
 
 
@@ -195,8 +198,10 @@ def test_iteration_follows_torch():
 @pytest.mark.parametrize("spec", ["float64", lfs.float64, np.float64, np.dtype("float64"),
                                   "torch.float64", "double"])
 def test_tensor_to_parses_dtypes(spec):
-    t = lfs.tensor([1.0, 2.0], requires_grad=True)
-    for out in (t.to(spec), t.to(dtype=spec), t.to("cpu", spec), t.to(device="cpu", dtype=spec)):
+    t = lfs.tensor([1.0, 2.0], requires_grad=True)         # on the default device
+    for out in (t.to(spec), t.to(dtype=spec)):
+        assert out.dtype == np.float64 and out.device == t.device
+    for out in (t.to("cpu", spec), t.to(device="cpu", dtype=spec)):
         assert out.dtype == np.float64 and out.device == "cpu"
     m = nn.Linear(2, 2).to(spec)
     assert m.weight.dtype == np.float64
