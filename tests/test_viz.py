@@ -171,8 +171,8 @@ def test_plot_confusion_matrix_normalises_rows():
     with pytest.raises(ValueError, match="square"):
         plot_confusion_matrix(ax, np.zeros((2, 3)))
 # ---- experiments over seeds --------------------------------------------------------------
-from lstm_from_scratch.viz import (MODEL_COLORS, plot_gradient_reach, plot_seed_band,  # noqa: E402
-                                   plot_solve_heatmap, seed_band)
+from lstm_from_scratch.viz import (MODEL_COLORS, plot_gradient_reach_over_seeds,  # noqa: E402
+                                   plot_seed_band, plot_solve_heatmap, seed_band)
 
 
 def test_seed_band_is_median_and_range_ignoring_missing():
@@ -213,12 +213,12 @@ def test_plot_solve_heatmap_cells_and_labels():
 def test_plot_gradient_reach_normalises_each_seed():
     k = [1, 10, 100]
     norms = [[2.0, 4.0], [0.2, 4.0], [0.0, 0.4]]          # (K, S) as recorded; a zero
-    ax = plot_gradient_reach(k, norms, color=MODEL_COLORS["RNN"], label="RNN")
+    ax = plot_gradient_reach_over_seeds(k, norms, color=MODEL_COLORS["RNN"], label="RNN")
     y = ax.lines[-1].get_ydata()
     np.testing.assert_allclose(y, [1.0, 0.55, 0.1])       # median of (1, 1), (0.1, 1), (-, 0.1)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="3 distances"):
-        plot_gradient_reach(k, [[1.0, 2.0]])
+        plot_gradient_reach_over_seeds(k, [[1.0, 2.0]])
 
 
 def test_every_model_of_the_gates_sweep_has_a_colour():

@@ -12,12 +12,14 @@
 * :mod:`.gradreach` - how far back the gradient of one prediction reaches;
 * :mod:`.experiments` - experiments over seeds: learning curves with a seed band
   (``plot_seed_band``), solve-rate heatmaps (``plot_solve_heatmap``), gradient reach
-  (``experiments.plot_gradient_reach``).
+  over seeds
+  (``plot_gradient_reach_over_seeds``).
 
 Each kind of figure lives in a module of its own; this package re-exports the public names.
 """
 from .evaluation import plot_by_horizon, plot_confusion_matrix
-from .experiments import plot_seed_band, plot_solve_heatmap, seed_band
+from .experiments import (plot_gradient_reach_over_seeds, plot_seed_band, plot_solve_heatmap,
+                          seed_band)
 from .gates import GATES, plot_gate_heatmaps, plot_saturation, record_lstm, saturation
 from .gradreach import gradient_reach, plot_gradient_reach
 from .graph import draw_graph, graph_nodes
@@ -28,6 +30,7 @@ from .units import plot_unit_text, text_features, top_units, unit_correlations
 __all__ = ["GATES", "GATE_COLORS", "MODEL_COLORS", "STAGE_COLORS", "draw_graph",
            "gradient_reach", "graph_nodes", "plot_breakdown", "plot_by_horizon",
            "plot_confusion_matrix", "plot_gate_heatmaps", "plot_gradient_reach",
+           "plot_gradient_reach_over_seeds",
            "plot_saturation", "plot_seed_band", "plot_solve_heatmap", "plot_times",
            "plot_unit_text", "record_lstm", "saturation", "seed_band", "text_features",
            "top_units", "unit_correlations", "use_book_style"]

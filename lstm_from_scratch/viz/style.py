@@ -20,7 +20,7 @@ GATE_COLORS = {
 # Models compared across chapters keep their colours too.
 MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999",
                 # chapters 9 and 10: forecasting baselines and sequence classifiers
-                "naive": "#999999", "seasonal naive": "#000000", "AR": "#CC79A7",
+                "naive": "#BBBBBB", "seasonal naive": "#000000", "AR": "#CC79A7",
                 "ARIMA": "#0072B2", "BiLSTM": "#D55E00", "logistic regression": "#56B4E9",
                 # chapter 8's other models and LSTM variants (Paul Tol's muted palette, so they
                 # stay apart from the three above when drawn together)
@@ -28,7 +28,7 @@ MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline
                 "coupled (CIFG)": "#332288", "coupled, bias 1": "#6677CC", "peepholes": "#88CCEE",
                 "no input gate": "#661100", "no output gate": "#AA4499", "tanh gates": "#999933",
                 "sigmoid candidate": "#44AA99", "sigmoid cell output": "#117733",
-                "multiplicative": "#000000"}
+                "multiplicative": "#5D3A9B"}
 
 
 def use_book_style() -> None:
