@@ -9,7 +9,7 @@ from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .creation import (arange, as_tensor, full, full_like, ones, ones_like, rand, rand_like,
                        randn, randn_like, tensor, uniform, zeros, zeros_like)
 from .elementwise import (abs, add, astype, clamp, clip, clone, div, eq, exp, ge, gt, le, log, lt,
-                          maximum, minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
+                          masked_fill, maximum, minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
 from .linalg import linear, matmul
 from .reduction import amax, amin, argmax, argmin, max, mean, min, sum, var
 from .shape import (broadcast_to, cat, chunk, concat, flatten, getitem, permute, plain_index,
@@ -19,7 +19,7 @@ __all__ = [
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "as_tensor", "astype",
     "broadcast_to", "cat", "chunk", "clamp", "clip", "clone", "concat", "div", "eq", "exp",
     "flatten", "full", "full_like", "ge", "getitem", "gt", "le", "linear", "log",
-    "log_softmax", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne",
+    "log_softmax", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne",
     "neg", "ones", "ones_like", "permute", "pow", "rand", "rand_like", "randn", "randn_like",
     "relu", "reshape", "setitem", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
     "sub", "sum", "swapaxes", "tanh", "tensor", "to_device", "transpose", "uniform",
@@ -52,6 +52,7 @@ def _attach_tensor_methods():
                  "permute", "swapaxes", "broadcast_to", "squeeze", "unsqueeze", "flatten",
                  "chunk", "split", "clip", "clamp", "matmul", "maximum", "minimum", "pow"):
         setattr(T, name, globals()[name])
+    T.masked_fill = masked_fill
     T.view = reshape
     T.expand = lambda self, *shape: broadcast_to(
         self, tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)

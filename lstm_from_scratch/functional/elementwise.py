@@ -1,4 +1,4 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons, where, clip.
+"""Element-wise primitives: arithmetic, exp/log, comparisons, where (and masked_fill), clip.
 
 Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
 broadcast as NumPy does; the engine sums their gradients back to each input's shape
@@ -365,6 +365,35 @@ def where(condition, a, b):
         if "broadcast" in str(e):
             raise broadcast_error("where", cond.shape, a.shape, b.shape) from None
         raise
+
+
+def masked_fill(x, mask, value):
+    """``x`` with ``value`` wherever ``mask`` is True, as ``torch.Tensor.masked_fill``.
+
+    x: a Tensor; mask: boolean (Tensor or array) broadcastable to ``x``'s shape (never
+    larger); value: a Python number (e.g. ``float("-inf")``, to give a position exactly zero
+    weight in a following softmax). The gradient flows to ``x`` where ``mask`` is False and
+    is zero where it is True. It is ``where(mask, value, x)``: the same node, PyTorch's name.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"masked_fill: x must be a Tensor, got {type(x).__name__}")
+    if isinstance(value, Tensor) or hasattr(value, "shape"):
+        raise TypeError("masked_fill: value must be a Python number (a 0-d fill value), "
+                        f"got {type(value).__name__}")
+    m = mask.data if isinstance(mask, Tensor) else mask
+    m_shape = tuple(getattr(m, "shape", ()))
+    dtype = getattr(m, "dtype", None)
+    if dtype is None or dtype != bool:
+        raise TypeError(f"masked_fill: mask must be boolean, got "
+                        f"{'dtype ' + str(dtype) if dtype is not None else type(mask).__name__}")
+    try:
+        shape = np.broadcast_shapes(m_shape, x.shape)      # shapes only: no array is touched
+    except ValueError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the "
+                         f"shape {x.shape} of x")
+    return where(mask, value, x)
 
 
 def astype(x, dtype):
