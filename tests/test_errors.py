@@ -83,7 +83,7 @@ def _fake_gpu(monkeypatch):
 
 def test_device_mismatch_names_both_devices(monkeypatch):
     fake = _fake_gpu(monkeypatch)
-    cpu = lfs.tensor([1.0, 2.0], requires_grad=True)
+    cpu = lfs.tensor([1.0, 2.0], requires_grad=True, device="cpu")
     gpu = lfs.Tensor(np.array([3.0, 4.0], dtype=np.float32).view(fake))
     assert gpu.device == "gpu" and cpu.device == "cpu"
     for op in (lambda: cpu + gpu, lambda: gpu * cpu, lambda: lfs.maximum(cpu, gpu),
