@@ -124,3 +124,23 @@ class blas_threads:
         if self._api is not None and self._old is not None:
             self._api[0](self._old)
         return False
+
+
+def set_blas_threads(n: int):
+    """Run NumPy's OpenBLAS on ``n`` threads from now on (what ``OPENBLAS_NUM_THREADS=n`` does
+    when set before Python starts); returns the previous number of threads, or None (doing
+    nothing) when NumPy does not use OpenBLAS.
+
+    For a notebook of small models on a shared machine: their products are too small to split,
+    and a second thread mostly spin-waits for a partner that the OS parked, which costs CPU time
+    and gains nothing (``docs/decisions.md``). :class:`blas_threads` does the same for a block.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_blas_threads: n must be a positive int, got {n!r}")
+    api = _openblas()
+    if api is None:
+        return None
+    set_, get_ = api
+    previous = get_()
+    set_(n)
+    return previous

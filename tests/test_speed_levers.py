@@ -110,3 +110,20 @@ def test_blas_threads_sets_and_restores_openblas_threads():
         a = np.ones((64, 64), np.float32)
         assert float((a @ a)[0, 0]) == 64.0
     assert get() == before
+
+
+def test_set_blas_threads_sets_and_returns_the_previous_count():
+    with pytest.raises(ValueError, match="set_blas_threads: n must be a positive int, got 0"):
+        _cpu.set_blas_threads(0)
+    ctx = _cpu.blas_threads(1)
+    if not ctx.available:
+        assert _cpu.set_blas_threads(1) is None
+        pytest.skip("NumPy does not use OpenBLAS here")
+    get = ctx._api[1]
+    before = get()
+    try:
+        assert _cpu.set_blas_threads(1) == before
+        assert get() == 1
+        assert _cpu.set_blas_threads(2) == 1 and get() == 2
+    finally:
+        ctx._api[0](before)
