@@ -83,7 +83,8 @@ def test_matches_torch_formulas(name, single):
     np.testing.assert_allclose(weights.numpy(), wt.detach().numpy(), rtol=1e-12, atol=1e-14)
     rng = np.random.default_rng(2)
     gc, gw = rng.standard_normal(context.shape), rng.standard_normal(weights.shape)
-    ((context * lfs.tensor(gc)).sum() + (weights * lfs.tensor(gw)).sum()).backward()
+    gct, gwt = lfs.tensor(gc, device="cpu"), lfs.tensor(gw, device="cpu")
+    ((context * gct).sum() + (weights * gwt).sum()).backward()
     ((ct * torch.tensor(gc)).sum() + (wt * torch.tensor(gw)).sum()).backward()
     for ours, theirs in zip((q, k, v), inputs_t):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-11,
@@ -132,10 +133,26 @@ def test_no_mask_means_every_position():
 def test_mask_as_tensor_and_projected_keys():
     attn, q, k, v = _make("additive", "cpu", single=True)
     ctx, w = attn(q, k, v, MASK)
-    ctx2, w2 = attn(q, k, v, lfs.tensor(MASK), projected_keys=attn.project_keys(k))
+    ctx2, w2 = attn(q, k, v, lfs.tensor(MASK, device="cpu"),
+                    projected_keys=attn.project_keys(k))
     np.testing.assert_array_equal(ctx.numpy(), ctx2.numpy())
     general = MultiplicativeAttention(Q, K, dtype=F64)
     assert general.project_keys(k) is k
+
+
+def test_mask_on_another_device_is_the_device_error(device):
+    """A host (NumPy) mask goes to the keys' device; a mask Tensor on the GPU for keys on the
+    CPU is refused with the library's device error, not a NumPy conversion error."""
+    attn, q, k, v = _make("additive", device, single=True)
+    ctx, _ = attn(q, k, v, MASK)
+    ctx2, _ = attn(q, k, v, lfs.tensor(MASK, device=device))
+    np.testing.assert_array_equal(ctx.numpy(), ctx2.numpy())
+    if device == "gpu":
+        attn_cpu, qc, kc, vc = _make("additive", "cpu", single=True)
+        with pytest.raises(RuntimeError, match=r"AdditiveAttention: expected tensors on the same "
+                                               r"device, but mask is on 'gpu' and the keys are "
+                                               r"on 'cpu'"):
+            attn_cpu(qc, kc, vc, lfs.tensor(MASK, device="gpu"))
 
 
 def test_float32_in_float32_out():

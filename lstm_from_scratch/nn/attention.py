@@ -82,8 +82,9 @@ def _mask_array(name, mask, B, S, like):
         rows = [int(b) for b in (~kept).nonzero()[0][:5]]
         raise ValueError(f"{name}: mask row(s) {rows} mask every source position; attention "
                          "over no positions is undefined (0/0)")
-    xp = backend.get_array_module(like.data)
-    return ~xp.asarray(m)[:, None, :]
+    # a host mask is copied to the keys' device; a GPU mask for CPU keys is the device error
+    drop = ~backend.array_on(m, like.device, op=name, what="mask", other="the keys are")
+    return drop[:, None, :]
 
 
 def attend(scores, values, mask=None):
