@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, unary
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis
 
 # exp(-x) overflows float32 beyond x < -88.7 and float64 beyond x < -709.8; clipping the
@@ -88,14 +89,17 @@ class LogSoftmax(Function):
         return gy - unary("exp", y) * gy.sum(axis=self.axis, keepdims=True)
 
 
+@register
 def sigmoid(x):
     return Sigmoid()(x)
 
 
+@register
 def tanh(x):
     return Tanh()(x)
 
 
+@register
 def relu(x):
     return ReLU()(x)
 
@@ -107,11 +111,13 @@ def _softmax_axis(x, axis, dim, op):
     return normalize_axis(axis, x.ndim, op)[0]
 
 
+@register
 def softmax(x, axis=None, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (default: the last)."""
     return Softmax(_softmax_axis(x, axis, dim, "softmax"))(x)
 
 
+@register
 def log_softmax(x, axis=None, *, dim=None):
     """log(softmax(x)) computed as x - logsumexp(x), stable for large logits."""
     return LogSoftmax(_softmax_axis(x, axis, dim, "log_softmax"))(x)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, unary
+from ..autograd.ops import register
 from ._util import as_tensor_like, binary_operands, broadcast_error
 
 
@@ -285,26 +286,32 @@ class ToDevice(Function):
 
 
 # ---- the public functions ------------------------------------------------------------------
+@register
 def add(a, b):
     return _binary(Add, a, b, "add")
 
 
+@register
 def sub(a, b):
     return _binary(Sub, a, b, "sub")
 
 
+@register
 def mul(a, b):
     return _binary(Mul, a, b, "mul")
 
 
+@register
 def div(a, b):
     return _binary(Div, a, b, "div")
 
 
+@register
 def neg(x):
     return Neg()(x)
 
 
+@register
 def pow(x, exponent):
     """``x ** exponent``: a constant exponent (Python number) or a tensor exponent."""
     if isinstance(exponent, Tensor) or hasattr(exponent, "shape") and not hasattr(exponent, "is_integer"):
@@ -314,30 +321,37 @@ def pow(x, exponent):
     return PowScalar(exponent)(x)
 
 
+@register
 def exp(x):
     return Exp()(x)
 
 
+@register
 def log(x):
     return Log()(x)
 
 
+@register
 def sqrt(x):
     return Sqrt()(x)
 
 
+@register
 def abs(x):
     return Abs()(x)
 
 
+@register
 def maximum(a, b):
     return _binary(Maximum, a, b, "maximum")
 
 
+@register
 def minimum(a, b):
     return _binary(Minimum, a, b, "minimum")
 
 
+@register
 def clip(x, min=None, max=None):
     """Clamp ``x`` to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
@@ -348,6 +362,7 @@ def clip(x, min=None, max=None):
 clamp = clip
 
 
+@register
 def where(condition, a, b):
     """Elements of ``a`` where ``condition`` is true, else of ``b`` (condition: bool)."""
     cond = condition.data if isinstance(condition, Tensor) else condition
@@ -367,6 +382,7 @@ def where(condition, a, b):
         raise
 
 
+@register
 def masked_fill(x, mask, value):
     """``x`` with ``value`` wherever ``mask`` is True, as ``torch.Tensor.masked_fill``.
 
@@ -396,15 +412,18 @@ def masked_fill(x, mask, value):
     return where(mask, value, x)
 
 
+@register
 def astype(x, dtype):
     return AsType(dtype)(x)
 
 
+@register
 def clone(x):
     """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
     return Clone()(x)
 
 
+@register
 def to_device(x, device):
     return ToDevice(device)(x)
 
@@ -426,25 +445,31 @@ def _compare(a, b, ufunc_name, op):
         raise
 
 
+@register
 def eq(a, b):
     return _compare(a, b, "__eq__", "eq")
 
 
+@register
 def ne(a, b):
     return _compare(a, b, "__ne__", "ne")
 
 
+@register
 def lt(a, b):
     return _compare(a, b, "__lt__", "lt")
 
 
+@register
 def le(a, b):
     return _compare(a, b, "__le__", "le")
 
 
+@register
 def gt(a, b):
     return _compare(a, b, "__gt__", "gt")
 
 
+@register
 def ge(a, b):
     return _compare(a, b, "__ge__", "ge")

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, broadcast_to
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis, pick_keepdims
 
 # What max/min along a dimension return, as torch.return_types.max / .min: a tuple
@@ -93,6 +94,7 @@ def _numpy_keywords(x, op, dtype, out):
     return x if dtype is None else x.to(dtype=dtype)
 
 
+@register
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     """Sum over ``axis`` (an int, a tuple, or None for all); ``dim``/``keepdim`` also work."""
     x = _numpy_keywords(x, "sum", dtype, out)
@@ -100,12 +102,14 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
     return Sum(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     x = _numpy_keywords(x, "mean", dtype, out)
     axes = normalize_axis(pick_axis(axis, dim, "mean"), x.ndim, "mean")
     return Mean(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """Largest value over ``axis`` (an int, a tuple, or None for all), values only, as
     ``torch.amax``; ties share the gradient equally."""
@@ -116,6 +120,7 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     return Max(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """Smallest value over ``axis``, values only, as ``torch.amin``."""
     x = _numpy_keywords(x, "amin", None, out)
@@ -125,6 +130,7 @@ def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     return Max(axes, pick_keepdims(keepdims, keepdim), minimum=True)(x)
 
 
+@register
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """PyTorch's ``max``, in its three forms:
 
@@ -138,6 +144,7 @@ def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     return _max_min(x, axis, keepdims, dim, keepdim, out, minimum=False)
 
 
+@register
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """PyTorch's ``min``: ``min(x)``, ``min(x, dim) -> (values, indices)``, ``min(x, other)``;
     see :func:`max`. For the values over several dimensions use :func:`amin`."""
@@ -187,12 +194,14 @@ def _along_dim(x, d, keep, op, minimum):
     return values, Tensor(idx)
 
 
+@register
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """The index of the largest value along ``dim`` (of the flattened tensor if None), as
     ``torch.argmax``: an int64 tensor (first occurrence at ties)."""
     return _arg(x, axis, keepdims, dim, keepdim, minimum=False)
 
 
+@register
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """The index of the smallest value along ``dim``, as ``torch.argmin``."""
     return _arg(x, axis, keepdims, dim, keepdim, minimum=True)
@@ -213,6 +222,7 @@ def _arg(x, axis, keepdims, dim, keepdim, minimum):
     return Tensor(pick(x.data, axis=a, keepdims=keep).astype(np.int64))
 
 
+@register
 def var(x, axis=None, keepdims=False, *, correction=1, ddof=None, dim=None, keepdim=None,
         dtype=None, out=None):
     """Variance over ``axis`` with Bessel's correction by default, as ``torch.var``.

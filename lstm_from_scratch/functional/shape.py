@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis
 
 
@@ -196,6 +197,7 @@ class SetItem(Function):
 
 
 # ---- public functions ---------------------------------------------------------------------------
+@register
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -206,6 +208,7 @@ def reshape(x, *shape):
                          f"({x.numel()} elements) into shape {tuple(shape)}") from None
 
 
+@register
 def transpose(x, *axes):
     """PyTorch's ``transpose(x, dim0, dim1)``: swap two dimensions, for any number of
     dimensions (``x.transpose(0, 1)`` of a matrix is its transpose).
@@ -222,6 +225,7 @@ def transpose(x, *axes):
     return permute(x, *axes)
 
 
+@register
 def permute(x, *axes):
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
@@ -232,6 +236,7 @@ def permute(x, *axes):
     return Transpose(norm)(x)
 
 
+@register
 def swapaxes(x, a, b):
     a, b = normalize_axis((a, b), x.ndim, "swapaxes")
     axes = list(range(x.ndim))
@@ -239,6 +244,7 @@ def swapaxes(x, a, b):
     return Transpose(tuple(axes))(x)
 
 
+@register
 def broadcast_to(x, shape):
     shape = tuple(int(s) for s in shape)
     if x.shape == shape:
@@ -291,6 +297,7 @@ def stack(xs, axis=None, *, dim=None):
     return Stack(axis)(*xs)
 
 
+@register
 def split(x, split_size_or_sections, axis=None, *, dim=None):
     """PyTorch's split: an int is the size of each piece (the last may be smaller);
     a list gives the size of every piece and must add up to the axis length."""
@@ -312,6 +319,7 @@ def split(x, split_size_or_sections, axis=None, *, dim=None):
     return Split(bounds, axis)(x)
 
 
+@register
 def chunk(x, chunks, axis=None, *, dim=None):
     """PyTorch's chunk: pieces of size ceil(n / chunks) along ``axis``."""
     axis = normalize_axis(_axis_or_0(axis, dim, "chunk"), x.ndim, "chunk")[0]
@@ -322,6 +330,7 @@ def chunk(x, chunks, axis=None, *, dim=None):
     return split(x, max(size, 1), axis)
 
 
+@register
 def getitem(x, index):
     xp = backend.get_array_module(x.data)
     advanced = _has_advanced_index(index)
@@ -332,6 +341,7 @@ def getitem(x, index):
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
 
 
+@register
 def plain_index(index, array):
     """An index for ``array`` with Tensors and lists turned into arrays of its module."""
     if not _has_advanced_index(index):
@@ -339,6 +349,7 @@ def plain_index(index, array):
     return _unwrap_index(index, backend.get_array_module(array))
 
 
+@register
 def setitem(x, index, value):
     """``x`` with ``value`` written at ``index``, as a new tensor on the graph (what
     ``x[index] = value`` records; see ``Tensor.__setitem__``)."""
@@ -352,6 +363,7 @@ def setitem(x, index, value):
                       f"{index!r} of a tensor of shape {x.shape}: {e}") from None
 
 
+@register
 def squeeze(x, axis=None, *, dim=None):
     axis = pick_axis(axis, dim, "squeeze")
     if axis is None:
@@ -362,6 +374,7 @@ def squeeze(x, axis=None, *, dim=None):
     return reshape(x, shape)
 
 
+@register
 def unsqueeze(x, axis=None, *, dim=None):
     axis = normalize_axis(pick_axis(axis, dim, "unsqueeze"), x.ndim + 1, "unsqueeze")[0]
     shape = list(x.shape)
@@ -369,6 +382,7 @@ def unsqueeze(x, axis=None, *, dim=None):
     return reshape(x, tuple(shape))
 
 
+@register
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))

@@ -8,7 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, _as_dtype
+from ..autograd import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -16,10 +16,10 @@ from .module import Module, Parameter
 
 def _empty(shape, dtype=None, device=None) -> Parameter:
     """An uninitialised Parameter (filled by the layer's reset_parameters)."""
-    dt = _as_dtype(dtype) or np.dtype(np.float32)
+    dt = backend.as_dtype(dtype) or np.dtype(np.float32)
     if dt.kind != "f":
         raise TypeError(f"parameters must have a floating-point dtype, got {dt}")
-    xp = backend.xp_for(backend._parse_device(device))
+    xp = backend.xp_for(backend.parse_device(device))
     return Parameter(xp.empty(shape, dtype=dt))
 
 

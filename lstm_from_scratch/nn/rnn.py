@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, _as_dtype, increment_version
+from ..autograd import Function, Tensor, increment_version
 from ..functional import (chunk, concat, linear, matmul, relu, sigmoid, split, stack, tanh,
                           zeros)
 from . import functional as F
@@ -220,10 +220,10 @@ def _kernels():
 
 
 def _new_parameter(shape, dtype, device) -> Parameter:
-    dt = _as_dtype(dtype) or np.dtype(np.float32)
+    dt = backend.as_dtype(dtype) or np.dtype(np.float32)
     if dt.kind != "f":
         raise TypeError(f"parameters must have a floating-point dtype, got {dt}")
-    xp = backend.xp_for(backend._parse_device(device))
+    xp = backend.xp_for(backend.parse_device(device))
     return Parameter(xp.empty(shape, dtype=dt))
 
 

@@ -1,0 +1,396 @@
+"""``Tensor``: an array that records the operations applied to it.
+
+A Tensor wraps a NumPy or CuPy array (``.data``). Its operators and methods call the
+differentiable functions of ``functional/`` through ``autograd.ops`` (where those functions
+register themselves), its in-place methods come from ``inplace.py``, and ``backward()`` runs
+the pass of ``backward.py``.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import backend
+from . import ops
+from .hooks import RemovableHandle, post_accumulate_grad_hooks
+from .inplace import InPlaceMethods
+from .versions import _version_of
+
+# ---- dtypes ----------------------------------------------------------------------------------
+_DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def _is_float(dtype) -> bool:
+    return dtype.kind == "f"
+
+
+def _is_device_spec(value) -> bool:
+    if isinstance(value, str):
+        v = value.lower()
+        return v in backend.DEVICES or v.startswith("cuda")
+    return type(value).__name__ == "device"          # torch.device, duck-typed
+
+
+def parse_to_args(args, device=None, dtype=None, op="to"):
+    """``(device, dtype)`` from the arguments of PyTorch's ``.to()``, shared by ``Tensor.to``
+    and ``Module.to``: ``to("gpu")``, ``to(lfs.float64)``, ``to("float64")``,
+    ``to("cpu", torch.float32)``, ``to(other_tensor)``, ``to(device=..., dtype=...)``.
+    Either may be None (unchanged)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif a is None:
+            continue
+        elif _is_device_spec(a):
+            device = a
+        else:
+            try:
+                dtype = backend.as_dtype(a)
+            except TypeError:
+                raise TypeError(f"{op}(): {a!r} is neither a device ('cpu', 'gpu' or 'cuda') "
+                                "nor a dtype (lfs.float32, 'float64', ...)") from None
+    dev = backend.parse_device(str(device)) if device is not None else None
+    return dev, backend.as_dtype(dtype)
+
+
+# ---- Tensor ----------------------------------------------------------------------------------
+
+
+class Tensor(InPlaceMethods):
+    """An n-dimensional array that can record the operations applied to it.
+
+    Attributes:
+        data: the raw ``numpy.ndarray`` (CPU) or ``cupy.ndarray`` (GPU).
+        grad: a Tensor with the gradient of the last ``backward()`` w.r.t. this tensor
+            (leaf tensors, and any tensor after ``retain_grad()``), else None.
+        requires_grad: whether operations on this tensor are recorded.
+        creator: the Function node that produced this tensor (None for leaves).
+    """
+
+    # (_rebases is set only by a recorded in-place op, so creating a tensor never touches it)
+    __slots__ = ("data", "grad", "requires_grad", "creator", "_out_index", "_retain", "name",
+                 "_post_accumulate_grad_hooks", "_rebases", "__weakref__")
+    __array_priority__ = 1000          # ndarray <op> Tensor defers to Tensor.__r<op>__
+
+    def __init__(self, data, requires_grad: bool = False, name: str | None = None):
+        self.data = data
+        self.grad = None
+        self.creator = None
+        self._out_index = 0
+        self._retain = False
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+        elif data.__class__ is not np.ndarray and not hasattr(data, "dtype"):
+            raise TypeError(f"Tensor() wraps an array; got {type(data).__name__} "
+                            "(use lfs.tensor(...) to build one from Python data)")
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    @property
+    def grad_fn(self):
+        """PyTorch's name for ``creator``: the node that made this tensor (None for leaves)."""
+        return self.creator
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.transpose(self)
+
+    @property
+    def mT(self) -> "Tensor":
+        return ops.swapaxes(self, -1, -2)
+
+    def size(self, dim: int | None = None):
+        """The shape (PyTorch's ``size()``), or the length of dimension ``dim``."""
+        shape = self.data.shape
+        if dim is None:
+            return shape
+        if not -len(shape) <= dim < len(shape):
+            raise IndexError(f"size(): dimension {dim} is out of range for a tensor with "
+                             f"{len(shape)} dimension(s) (shape {shape})")
+        return shape[dim]
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        """Rows along the first dimension, as tensors on the graph (PyTorch's unbind)."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[k] for k in range(self.data.shape[0]))
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and not _is_float(self.data.dtype):
+            raise TypeError(
+                f"requires_grad=True needs a floating-point tensor, got dtype {self.data.dtype}; "
+                "only float32 and float64 tensors can have gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
+        self._retain = True
+        fn = self.creator
+        if fn is not None:      # the node hands this output's gradient over in backward
+            if fn._retained is None:
+                fn._retained = {}
+            fn._retained[self._out_index] = weakref.ref(self)   # weak: no tensor<->node cycle
+
+    def register_post_accumulate_grad_hook(self, hook) -> "RemovableHandle":
+        """Call ``hook(self)`` during ``backward()`` as soon as this leaf's ``.grad`` is final.
+
+        As ``torch.Tensor.register_post_accumulate_grad_hook``: the hook runs once per
+        backward pass that reaches this leaf, after the pass has stored the leaf's gradient
+        in ``.grad``, and before the rest of the pass has finished. Data-parallel training
+        uses it to start averaging a gradient across processes while backward goes on.
+        Returns a handle whose ``remove()`` unregisters the hook. Hooks do not run for
+        ``lfs.grad`` (which stores no ``.grad``).
+        """
+        if self.creator is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        key = id(self)
+        if key not in post_accumulate_grad_hooks:
+            def forget(_ref, key=key):          # the tensor is gone: so are its hooks
+                post_accumulate_grad_hooks.pop(key, None)
+            post_accumulate_grad_hooks[key] = weakref.ref(self, forget)
+            self._post_accumulate_grad_hooks = {}       # set here only: read for these leaves
+        handle = RemovableHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
+
+    # -- conversion -----------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the data (from either device); never shares memory."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        """The NumPy view of a CPU tensor, so that ``np.asarray(t)``, ``np.mean(t)`` and
+        matplotlib see its numbers (shares memory, as PyTorch's). A GPU tensor refuses: an
+        implicit device-to-host copy is a hidden synchronisation, so ask for it with
+        ``.numpy()``."""
+        data = self.data
+        if backend.get_array_module(data) is not np:
+            raise TypeError(
+                f"cannot convert a GPU tensor (shape {self.shape}, {self.dtype}) to a NumPy "
+                "array implicitly; call .numpy() to copy it to the host first")
+        data = np.asarray(data)                 # a NumPy scalar (0-d results) as a 0-d array
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"a tensor of dtype {data.dtype} cannot be viewed as {dtype} "
+                                 "without a copy (copy=False)")
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the number of a 0-d tensor (as PyTorch)."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory, and so its version counter,
+        like PyTorch)."""
+        return Tensor(self.data)
+
+    def clone(self) -> "Tensor":
+        """A copy with its own memory, on the graph (the gradient flows back to self)."""
+        return ops.clone(self)
+
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False) -> "Tensor":
+        """Move to ``"cpu"``/``"gpu"`` and/or cast to ``dtype``, as PyTorch's ``to``:
+        ``t.to("gpu")``, ``t.to(lfs.float64)``, ``t.to("float64")``, ``t.to("cpu", dtype)``,
+        ``t.to(other)`` (other's device and dtype). Differentiable for floating dtypes; a cast
+        to an integer or boolean dtype gives a tensor that does not require grad.
+        ``non_blocking`` is accepted for PyTorch code and ignored."""
+        dev, dt = parse_to_args(args, device, dtype)
+        out = self
+        if dev is not None and dev != self.device:
+            out = ops.to_device(out, dev)
+        if dt is not None and dt != out.dtype:
+            if dt.kind == "f":
+                out = ops.astype(out, dt)
+            else:
+                out = Tensor(out.data.astype(dt))
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=np.float64)
+
+    def astype(self, dtype) -> "Tensor":
+        return self.to(dtype=dtype)
+
+    # -- autograd entry point ----------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        Args:
+            gradient: d(loss)/d(self), same shape as self; may be omitted only for a
+                one-element tensor (then it is 1).
+            retain_graph: keep the graph so that backward can run through it again.
+                Defaults to ``create_graph`` (as PyTorch): the recorded gradient refers to
+                the first graph, so differentiating it again needs that graph alive.
+            create_graph: record the backward pass itself, for higher-order gradients.
+        """
+        from .backward import run_backward    # the engine uses Tensor: imported when first run
+        if retain_graph is None:
+            retain_graph = create_graph
+        run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph)
+
+    # -- representation ---------------------------------------------------------------------
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
+                               threshold=60, edgeitems=3)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.data.dtype != _DEFAULT_FLOAT and _is_float(self.data.dtype):
+            extras.append(f"dtype={self.data.dtype}")
+        if self.creator is not None:
+            extras.append(f"grad_fn=<{type(self.creator).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    # -- operators and differentiable methods ----------------------------------------------
+    # Each is the function of the same name in functional/ (``x + y`` is
+    # ``functional.elementwise.add(x, y)``), defined there beside its Function and registered
+    # in ``autograd.ops`` by the ``@register`` above its definition.
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __pow__(self, exponent): return ops.pow(self, exponent)
+    def __rpow__(self, base): return ops.pow(base, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    # comparisons give boolean tensors (element-wise, as PyTorch's), never a graph
+    def __eq__(self, other): return ops.eq(self, other)
+    def __ne__(self, other): return ops.ne(self, other)
+    def __lt__(self, other): return ops.lt(self, other)
+    def __le__(self, other): return ops.le(self, other)
+    def __gt__(self, other): return ops.gt(self, other)
+    def __ge__(self, other): return ops.ge(self, other)
+    __hash__ = object.__hash__          # by identity, although == is element-wise
+
+    # element-wise functions and activations (functional/elementwise.py, activation.py)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def sigmoid(self): return ops.sigmoid(self)
+    def tanh(self): return ops.tanh(self)
+    def relu(self): return ops.relu(self)
+    def clip(self, min=None, max=None): return ops.clip(self, min, max)
+    clamp = clip
+
+    def maximum(self, other): return ops.maximum(self, other)
+    def minimum(self, other): return ops.minimum(self, other)
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+    def softmax(self, *args, **kwargs): return ops.softmax(self, *args, **kwargs)
+    def log_softmax(self, *args, **kwargs): return ops.log_softmax(self, *args, **kwargs)
+    def matmul(self, other): return ops.matmul(self, other)
+    # reductions (functional/reduction.py): axis/keepdims or dim/keepdim
+    def sum(self, *args, **kwargs): return ops.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return ops.mean(self, *args, **kwargs)
+    def var(self, *args, **kwargs): return ops.var(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return ops.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return ops.min(self, *args, **kwargs)
+    def amax(self, *args, **kwargs): return ops.amax(self, *args, **kwargs)
+    def amin(self, *args, **kwargs): return ops.amin(self, *args, **kwargs)
+    def argmax(self, *args, **kwargs): return ops.argmax(self, *args, **kwargs)
+    def argmin(self, *args, **kwargs): return ops.argmin(self, *args, **kwargs)
+    # shapes (functional/shape.py)
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    view = reshape
+
+    def transpose(self, *axes): return ops.transpose(self, *axes)
+    def permute(self, *axes): return ops.permute(self, *axes)
+    def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
+    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    def expand(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.broadcast_to(self, shape)
+
+    def squeeze(self, *args, **kwargs): return ops.squeeze(self, *args, **kwargs)
+    def unsqueeze(self, *args, **kwargs): return ops.unsqueeze(self, *args, **kwargs)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def chunk(self, *args, **kwargs): return ops.chunk(self, *args, **kwargs)
+    def split(self, *args, **kwargs): return ops.split(self, *args, **kwargs)
