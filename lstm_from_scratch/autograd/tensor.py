@@ -392,5 +392,6 @@ class Tensor(InPlaceMethods):
     def squeeze(self, *args, **kwargs): return ops.squeeze(self, *args, **kwargs)
     def unsqueeze(self, *args, **kwargs): return ops.unsqueeze(self, *args, **kwargs)
     def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def flip(self, dims): return ops.flip(self, dims)
     def chunk(self, *args, **kwargs): return ops.chunk(self, *args, **kwargs)
     def split(self, *args, **kwargs): return ops.split(self, *args, **kwargs)

@@ -12,13 +12,13 @@ from .elementwise import (abs, add, astype, clamp, clip, clone, div, eq, exp, ge
                           masked_fill, maximum, minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
 from .linalg import linear, matmul
 from .reduction import amax, amin, argmax, argmin, max, mean, min, sum, var
-from .shape import (broadcast_to, cat, chunk, concat, flatten, getitem, permute, plain_index,
+from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, permute, plain_index,
                     reshape, setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze)
 
 __all__ = [
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "as_tensor", "astype",
     "broadcast_to", "cat", "chunk", "clamp", "clip", "clone", "concat", "div", "eq", "exp",
-    "flatten", "full", "full_like", "ge", "getitem", "gt", "le", "linear", "log",
+    "flatten", "flip", "full", "full_like", "ge", "getitem", "gt", "le", "linear", "log",
     "log_softmax", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne",
     "neg", "ones", "ones_like", "permute", "pow", "rand", "rand_like", "randn", "randn_like",
     "relu", "reshape", "setitem", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",

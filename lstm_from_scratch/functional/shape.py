@@ -196,6 +196,21 @@ class SetItem(Function):
         return gx, gv           # the engine sums gv back to v's shape (broadcast values)
 
 
+class Flip(Function):
+    """Reverse the order of the elements along ``axes``, as a contiguous (C-order) array: the
+    fused kernels run a reverse direction on flipped time, and may assume C order."""
+
+    def __init__(self, axes):
+        self.index = tuple(slice(None, None, -1) if k in axes else slice(None)
+                           for k in range(max(axes) + 1))
+
+    def forward(self, x):
+        return self.xp.ascontiguousarray(x[self.index])
+
+    def backward(self, gy):
+        return gy[self.index]       # flipping is its own inverse
+
+
 # ---- public functions ---------------------------------------------------------------------------
 @register
 def reshape(x, *shape):
@@ -242,6 +257,20 @@ def swapaxes(x, a, b):
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return Transpose(tuple(axes))(x)
+
+
+@register
+def flip(x, dims):
+    """``torch.flip(x, dims)``: x with the order of its elements reversed along ``dims`` (an
+    int or a sequence of ints); a new contiguous array, on the graph."""
+    if isinstance(dims, int):
+        dims = (dims,)
+    axes = normalize_axis(tuple(dims), x.ndim, "flip")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"flip: dims {tuple(dims)} name a dimension twice")
+    if not axes:
+        return x
+    return Flip(set(axes))(x)
 
 
 @register

@@ -37,6 +37,16 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def empty_parameter(shape, dtype=None, device=None) -> Parameter:
+    """An uninitialised Parameter of ``shape`` (a layer's ``reset_parameters`` fills it), on
+    ``device`` (default: the default device), float32 unless ``dtype`` says otherwise."""
+    dt = backend.as_dtype(dtype) or np.dtype(np.float32)
+    if dt.kind != "f":
+        raise TypeError(f"parameters must have a floating-point dtype, got {dt}")
+    xp = backend.xp_for(backend.parse_device(device))
+    return Parameter(xp.empty(shape, dtype=dt))
+
+
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
