@@ -25,7 +25,7 @@ from ..autograd import Tensor
 from ..functional import full, matmul, split, stack, tensor, zeros
 from ..nn import GRU, LSTM, RNN, Linear, init
 from ..nn.module import Module, Parameter
-from ..nn.rnn import ACTIVATIONS as _ACTIVATIONS, gru_step, lstm_step, rnn_step
+from ..nn.rnn import _ACTIVATIONS, gru_step, lstm_step, rnn_step
 
 KINDS = ("RNN", "IRNN", "GRU", "LSTM")
 
