@@ -111,3 +111,17 @@ def test_the_check_sees_a_cycle():
     graph[f"{PACKAGE}.autograd.tensor"] = graph[f"{PACKAGE}.autograd.tensor"] | {
         f"{PACKAGE}.functional"}
     assert _find_cycle(graph) is not None
+
+
+def test_tensor_operators_are_the_registered_functions():
+    """Every operator Tensor declares (``__add__ = ops.method("add")``) is bound to the
+    function of that name, registered where functional defines it: x + y runs
+    functional.elementwise.add itself."""
+    from lstm_from_scratch import functional
+    from lstm_from_scratch.autograd import Tensor, ops
+    assert ops.unbound() == []
+    assert Tensor.__add__ is functional.elementwise.add is ops.add
+    assert Tensor.sum is functional.reduction.sum
+    assert Tensor.clamp is Tensor.clip is functional.elementwise.clip
+    x = lstm_from_scratch.tensor([1.0, 2.0])
+    assert (2 - x).tolist() == [1.0, 0.0]               # reflected: sub(2, x)

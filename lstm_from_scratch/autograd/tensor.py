@@ -321,77 +321,50 @@ class Tensor(InPlaceMethods):
 
     # -- operators and differentiable methods ----------------------------------------------
     # Each is the function of the same name in functional/ (``x + y`` is
-    # ``functional.elementwise.add(x, y)``), defined there beside its Function and registered
-    # in ``autograd.ops`` by the ``@register`` above its definition.
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __pow__(self, exponent): return ops.pow(self, exponent)
-    def __rpow__(self, base): return ops.pow(base, self)
-    def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
+    # ``functional.elementwise.add(x, y)``), defined there beside its Function; its
+    # ``@register`` binds it here when functional is imported (see autograd/ops.py).
+    __add__, __radd__ = ops.method("add"), ops.method("add", reflected=True)
+    __sub__, __rsub__ = ops.method("sub"), ops.method("sub", reflected=True)
+    __mul__, __rmul__ = ops.method("mul"), ops.method("mul", reflected=True)
+    __truediv__, __rtruediv__ = ops.method("div"), ops.method("div", reflected=True)
+    __matmul__, __rmatmul__ = ops.method("matmul"), ops.method("matmul", reflected=True)
+    __pow__, __rpow__ = ops.method("pow"), ops.method("pow", reflected=True)
+    __neg__ = ops.method("neg")
+    __abs__ = ops.method("abs")
+    __getitem__ = ops.method("getitem")
     # comparisons give boolean tensors (element-wise, as PyTorch's), never a graph
-    def __eq__(self, other): return ops.eq(self, other)
-    def __ne__(self, other): return ops.ne(self, other)
-    def __lt__(self, other): return ops.lt(self, other)
-    def __le__(self, other): return ops.le(self, other)
-    def __gt__(self, other): return ops.gt(self, other)
-    def __ge__(self, other): return ops.ge(self, other)
+    __eq__, __ne__ = ops.method("eq"), ops.method("ne")
+    __lt__, __le__ = ops.method("lt"), ops.method("le")
+    __gt__, __ge__ = ops.method("gt"), ops.method("ge")
     __hash__ = object.__hash__          # by identity, although == is element-wise
 
+    def __pos__(self):
+        return self
+
     # element-wise functions and activations (functional/elementwise.py, activation.py)
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def sqrt(self): return ops.sqrt(self)
-    def abs(self): return ops.abs(self)
-    def pow(self, exponent): return ops.pow(self, exponent)
-    def sigmoid(self): return ops.sigmoid(self)
-    def tanh(self): return ops.tanh(self)
-    def relu(self): return ops.relu(self)
-    def clip(self, min=None, max=None): return ops.clip(self, min, max)
-    clamp = clip
-
-    def maximum(self, other): return ops.maximum(self, other)
-    def minimum(self, other): return ops.minimum(self, other)
-    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
-    def softmax(self, *args, **kwargs): return ops.softmax(self, *args, **kwargs)
-    def log_softmax(self, *args, **kwargs): return ops.log_softmax(self, *args, **kwargs)
-    def matmul(self, other): return ops.matmul(self, other)
+    exp, log, sqrt = ops.method("exp"), ops.method("log"), ops.method("sqrt")
+    abs, pow = ops.method("abs"), ops.method("pow")
+    sigmoid, tanh, relu = ops.method("sigmoid"), ops.method("tanh"), ops.method("relu")
+    softmax, log_softmax = ops.method("softmax"), ops.method("log_softmax")
+    clip = clamp = ops.method("clip")
+    maximum, minimum = ops.method("maximum"), ops.method("minimum")
+    masked_fill = ops.method("masked_fill")
+    matmul = ops.method("matmul")                                       # (linalg.py)
     # reductions (functional/reduction.py): axis/keepdims or dim/keepdim
-    def sum(self, *args, **kwargs): return ops.sum(self, *args, **kwargs)
-    def mean(self, *args, **kwargs): return ops.mean(self, *args, **kwargs)
-    def var(self, *args, **kwargs): return ops.var(self, *args, **kwargs)
-    def max(self, *args, **kwargs): return ops.max(self, *args, **kwargs)
-    def min(self, *args, **kwargs): return ops.min(self, *args, **kwargs)
-    def amax(self, *args, **kwargs): return ops.amax(self, *args, **kwargs)
-    def amin(self, *args, **kwargs): return ops.amin(self, *args, **kwargs)
-    def argmax(self, *args, **kwargs): return ops.argmax(self, *args, **kwargs)
-    def argmin(self, *args, **kwargs): return ops.argmin(self, *args, **kwargs)
+    sum, mean, var = ops.method("sum"), ops.method("mean"), ops.method("var")
+    max, min = ops.method("max"), ops.method("min")
+    amax, amin = ops.method("amax"), ops.method("amin")
+    argmax, argmin = ops.method("argmax"), ops.method("argmin")
     # shapes (functional/shape.py)
-    def reshape(self, *shape): return ops.reshape(self, *shape)
-    view = reshape
+    reshape = view = ops.method("reshape")
+    transpose, permute = ops.method("transpose"), ops.method("permute")
+    swapaxes, broadcast_to = ops.method("swapaxes"), ops.method("broadcast_to")
+    squeeze, unsqueeze = ops.method("squeeze"), ops.method("unsqueeze")
+    flatten, flip = ops.method("flatten"), ops.method("flip")
+    chunk, split = ops.method("chunk"), ops.method("split")
 
-    def transpose(self, *axes): return ops.transpose(self, *axes)
-    def permute(self, *axes): return ops.permute(self, *axes)
-    def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
-    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
     def expand(self, *shape):
+        """``broadcast_to`` with PyTorch's spelling: ``x.expand(3, 4)`` or ``x.expand((3, 4))``."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return ops.broadcast_to(self, shape)
-
-    def squeeze(self, *args, **kwargs): return ops.squeeze(self, *args, **kwargs)
-    def unsqueeze(self, *args, **kwargs): return ops.unsqueeze(self, *args, **kwargs)
-    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def flip(self, dims): return ops.flip(self, dims)
-    def chunk(self, *args, **kwargs): return ops.chunk(self, *args, **kwargs)
-    def split(self, *args, **kwargs): return ops.split(self, *args, **kwargs)
