@@ -10,7 +10,7 @@ order a reader meets them:
   ``backward`` on gradients), and ``DeferredGradient``;
 * ``backward.py``: the backward pass (``run_backward``, ``grad``): reverse topological order
   from creation numbers, un-broadcasting in one place, leaf gradients assigned once;
-* ``formulas.py``: what backward formulas share (``sum_to``, ``broadcast_to``, ``unary``),
+* ``formulas.py``: what backward formulas share (``sum_to``, ``broadcast_gradient``, ``unary``),
   on arrays and on Tensors alike, so one formula gives higher-order gradients too;
 * ``grad_mode.py``: ``no_grad``, ``enable_grad``, ``set_grad_enabled`` (per thread);
 * ``inplace.py``: ``x += y``, ``add_``, ``x[i] = v`` ...; ``versions.py``: the version
@@ -29,7 +29,7 @@ from __future__ import annotations
 from ..backend import as_dtype as _as_dtype        # the old private name (now backend.as_dtype)
 from . import ops
 from .backward import _set_grad, grad, run_backward
-from .formulas import broadcast_to, sum_to, unary
+from .formulas import broadcast_gradient, sum_to, unary
 from .function import DeferredGradient, Function
 from .grad_mode import (_mode, _set_create_graph, enable_grad, is_grad_enabled, no_grad,
                         set_grad_enabled)
@@ -38,7 +38,8 @@ from .tensor import Tensor, parse_to_args
 from .versions import increment_version
 
 _set_grad_enabled = set_grad_enabled                # the old private name
+broadcast_to = broadcast_gradient                   # the old name
 
-__all__ = ["DeferredGradient", "Function", "RemovableHandle", "Tensor", "broadcast_to",
+__all__ = ["DeferredGradient", "Function", "RemovableHandle", "Tensor", "broadcast_gradient",
            "enable_grad", "grad", "increment_version", "is_grad_enabled", "no_grad", "ops",
            "parse_to_args", "run_backward", "set_grad_enabled", "sum_to", "unary"]

@@ -22,8 +22,10 @@ def sum_to(g, shape):
     return g
 
 
-def broadcast_to(g, shape):
-    """Broadcast an array or Tensor to ``shape``.
+def broadcast_gradient(g, shape):
+    """Broadcast a gradient (an array or a Tensor) to ``shape``, for backward formulas (a
+    reduction's gradient goes back to every element it reduced). Not ``functional.broadcast_to``,
+    which is the differentiable op on Tensors and returns a read-only view.
 
     An array is materialised (a new, writable array) rather than returned as a read-only
     broadcast view: ``xp.broadcast_to`` costs several microseconds in NumPy, and the

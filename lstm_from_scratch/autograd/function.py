@@ -155,7 +155,7 @@ def _output_tensor(data, creator):
     without its argument checks, because this runs for every recorded operation."""
     t = _new_object(Tensor)
     t.data, t.grad, t.requires_grad, t.creator = data, None, True, creator
-    t._out_index, t._retain, t.name = 0, False, None
+    t._out_index, t.name = 0, None
     return t
 
 

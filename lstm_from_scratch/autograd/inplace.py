@@ -82,8 +82,8 @@ class InPlaceMethods:
             self._rebases.append((fn._seq, old))
         except AttributeError:
             self._rebases = [(fn._seq, old)]
-        retained = self._retain
-        if retained and self.creator is not None and self.creator._retained is not None:
+        retained = self.retains_grad
+        if retained:
             self.creator._retained.pop(self._out_index, None)
         self.creator, self._out_index, self.requires_grad = fn, result._out_index, True
         if retained:

@@ -69,7 +69,7 @@ class Tensor(InPlaceMethods):
     """
 
     # (_rebases is set only by a recorded in-place op, so creating a tensor never touches it)
-    __slots__ = ("data", "grad", "requires_grad", "creator", "_out_index", "_retain", "name",
+    __slots__ = ("data", "grad", "requires_grad", "creator", "_out_index", "name",
                  "_post_accumulate_grad_hooks", "_rebases", "__weakref__")
     __array_priority__ = 1000          # ndarray <op> Tensor defers to Tensor.__r<op>__
 
@@ -78,7 +78,6 @@ class Tensor(InPlaceMethods):
         self.grad = None
         self.creator = None
         self._out_index = 0
-        self._retain = False
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -157,13 +156,23 @@ class Tensor(InPlaceMethods):
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
-        self._retain = True
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()`` (a leaf gets its
+        ``.grad`` anyway)."""
         fn = self.creator
         if fn is not None:      # the node hands this output's gradient over in backward
             if fn._retained is None:
                 fn._retained = {}
             fn._retained[self._out_index] = weakref.ref(self)   # weak: no tensor<->node cycle
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether this non-leaf tensor called ``retain_grad()`` (PyTorch's property): its
+        node keeps a reference to it."""
+        fn = self.creator
+        if fn is None or fn._retained is None:
+            return False
+        ref = fn._retained.get(self._out_index)
+        return ref is not None and ref() is self
 
     def register_post_accumulate_grad_hook(self, hook) -> "RemovableHandle":
         """Call ``hook(self)`` during ``backward()`` as soon as this leaf's ``.grad`` is final.

@@ -187,22 +187,22 @@ class Maximum(Function):
 
     def forward(self, a, b):
         xp = self.xp
-        self.wa = (a > b) + (a == b) * a.dtype.type(0.5)
-        self.wa = self.wa.astype(a.dtype)
+        self.share_a = (a > b) + (a == b) * a.dtype.type(0.5)
+        self.share_a = self.share_a.astype(a.dtype)
         return xp.maximum(a, b)
 
     def backward(self, gy):
-        return gy * self.wa, gy * (1 - self.wa)
+        return gy * self.share_a, gy * (1 - self.share_a)
 
 
 class Minimum(Function):
     def forward(self, a, b):
         xp = self.xp
-        self.wa = ((a < b) + (a == b) * a.dtype.type(0.5)).astype(a.dtype)
+        self.share_a = ((a < b) + (a == b) * a.dtype.type(0.5)).astype(a.dtype)
         return xp.minimum(a, b)
 
     def backward(self, gy):
-        return gy * self.wa, gy * (1 - self.wa)
+        return gy * self.share_a, gy * (1 - self.share_a)
 
 
 class Clip(Function):

@@ -10,7 +10,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, broadcast_to
+from ..autograd import Function, Tensor, broadcast_gradient
 from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis, pick_keepdims
 
@@ -40,7 +40,7 @@ class Sum(Function):
 
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
-        return broadcast_to(gy, self.in_shape)
+        return broadcast_gradient(gy, self.in_shape)
 
 
 class Mean(Function):
@@ -57,19 +57,20 @@ class Mean(Function):
 
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
-        return broadcast_to(gy * self.scale, self.in_shape)
+        return broadcast_gradient(gy * self.scale, self.in_shape)
 
 
-class Max(Function):
-    """max (or min) over axes; ties share the gradient equally (PyTorch's amax/amin)."""
+class AMax(Function):
+    """max over axes; ties share the gradient equally (PyTorch's amax)."""
 
-    def __init__(self, axes, keepdims, minimum=False):
-        self.axes, self.keepdims, self.minimum = axes, keepdims, minimum
+    reduce = "max"                  # the array method: AMin uses "min"
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
         self.in_shape = x.shape
-        y = x.min(axis=self.axes, keepdims=True) if self.minimum else \
-            x.max(axis=self.axes, keepdims=True)
+        y = getattr(x, self.reduce)(axis=self.axes, keepdims=True)
         mask = (x == y).astype(x.dtype)
         self.weights = mask / mask.sum(axis=self.axes, keepdims=True)
         if not self.keepdims:
@@ -79,6 +80,12 @@ class Max(Function):
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
         return gy * self.weights
+
+
+class AMin(AMax):
+    """min over axes; ties share the gradient equally (PyTorch's amin)."""
+
+    reduce = "min"
 
 
 def _reduced_shape(shape, axes):
@@ -117,7 +124,7 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     axes = normalize_axis(pick_axis(axis, dim, "amax"), x.ndim, "amax")
     if x.numel() == 0:
         raise ValueError(f"amax: cannot reduce an empty tensor of shape {x.shape}")
-    return Max(axes, pick_keepdims(keepdims, keepdim))(x)
+    return AMax(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
 @register
@@ -127,7 +134,7 @@ def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     axes = normalize_axis(pick_axis(axis, dim, "amin"), x.ndim, "amin")
     if x.numel() == 0:
         raise ValueError(f"amin: cannot reduce an empty tensor of shape {x.shape}")
-    return Max(axes, pick_keepdims(keepdims, keepdim), minimum=True)(x)
+    return AMin(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
 @register
@@ -161,7 +168,7 @@ def _max_min(x, axis, keepdims, dim, keepdim, out, minimum):
     if d is None:
         if x.numel() == 0:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-        return Max(None, pick_keepdims(keepdims, keepdim), minimum=minimum)(x)
+        return (AMin if minimum else AMax)(None, pick_keepdims(keepdims, keepdim))(x)
     if isinstance(d, (tuple, list)):
         raise TypeError(f"{op}: dim must be one int ({op}(x, dim) returns values and indices "
                         f"along one dimension, as torch.{op}); for the values over several "
@@ -247,9 +254,3 @@ def _prod(values):
     for v in values:
         p *= v
     return p
-
-
-def _ensure_tensor(x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
-    return x

@@ -47,6 +47,19 @@ def empty_parameter(shape, dtype=None, device=None) -> Parameter:
     return Parameter(xp.empty(shape, dtype=dt))
 
 
+def zero_grads(parameters, set_to_none: bool = True) -> None:
+    """The ``zero_grad`` of ``Module`` and of every optimizer: each parameter's ``.grad``
+    becomes None (PyTorch's default) or, with ``set_to_none=False``, a new array of zeros
+    (never written into: a ``.grad`` array is owned, but a new one is as cheap and safe)."""
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad = Tensor(backend.get_array_module(p.data).zeros_like(p.data))
+
+
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -250,13 +263,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True):
         """Forget the gradients of every parameter (``.grad = None``, as PyTorch's default)."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = Tensor(backend.get_array_module(p.data).zeros_like(p.grad.data))
+        zero_grads(self.parameters(), set_to_none)
 
     # -- devices and dtypes ----------------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):
