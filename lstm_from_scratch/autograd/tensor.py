@@ -15,7 +15,6 @@ from .. import backend
 from . import ops
 from .hooks import RemovableHandle, post_accumulate_grad_hooks
 from .inplace import InPlaceMethods
-from .versions import _version_of
 
 # ---- dtypes ----------------------------------------------------------------------------------
 _DEFAULT_FLOAT = np.dtype(np.float32)

@@ -8,12 +8,15 @@ from __future__ import annotations
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .creation import (arange, as_tensor, full, full_like, ones, ones_like, rand, rand_like,
                        randn, randn_like, tensor, uniform, zeros, zeros_like)
-from .elementwise import (abs, add, astype, clamp, clip, clone, div, eq, exp, ge, gt, le, log, lt,
-                          masked_fill, maximum, minimum, mul, ne, neg, pow, sqrt, sub, to_device, where)
+from .compare import eq, ge, gt, le, lt, ne
+from .conversion import astype, clone, to_device
+from .elementwise import (abs, add, clamp, clip, div, exp, log, masked_fill, maximum, minimum, mul,
+                          neg, pow, sqrt, sub, where)
 from .linalg import linear, matmul
 from .reduction import amax, amin, argmax, argmin, max, mean, min, sum, var
-from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, permute, plain_index,
-                    reshape, setitem, split, squeeze, stack, swapaxes, transpose, unsqueeze)
+from .indexing import getitem, plain_index, setitem
+from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, permute, reshape, split,
+                    squeeze, stack, swapaxes, transpose, unsqueeze)
 
 __all__ = [
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "as_tensor", "astype",

@@ -1,4 +1,5 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons, where (and masked_fill), clip.
+"""Element-wise primitives: arithmetic, exp/log, maximum/minimum, clip, where (and masked_fill).
+(Comparisons: ``compare.py``; casts, copies and device moves: ``conversion.py``.)
 
 Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
 broadcast as NumPy does; the engine sums their gradients back to each input's shape
@@ -11,7 +12,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor, unary
 from ..autograd.ops import register
-from ._util import as_tensor_like, binary_operands, broadcast_error
+from ._util import binary_operands, broadcast_error
 
 
 def _binary(cls, a, b, op):
@@ -239,52 +240,6 @@ class Where(Function):
         return gy * c, gy * ~c
 
 
-class Clone(Function):
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy):
-        return gy
-
-
-class AsType(Function):
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        if isinstance(gy, Tensor):
-            return astype(gy, self.in_dtype)
-        return gy.astype(self.in_dtype)
-
-
-class ToDevice(Function):
-    """Copy between CPU and GPU; the gradient is copied back."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __call__(self, x):
-        # inputs and outputs live on different devices: bypass the same-device check
-        from .. import backend
-        self.source = x.device
-        self.xp = backend.xp_for(self.device)
-        return Function.__call__(self, x)
-
-    def forward(self, x):
-        from .. import backend
-        return backend.to_device(x, self.device)
-
-    def backward(self, gy):
-        from .. import backend
-        if isinstance(gy, Tensor):
-            return to_device(gy, self.source)
-        return backend.to_device(gy, self.source)
-
-
 # ---- the public functions ------------------------------------------------------------------
 @register
 def add(a, b):
@@ -410,66 +365,3 @@ def masked_fill(x, mask, value):
         raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the "
                          f"shape {x.shape} of x")
     return where(mask, value, x)
-
-
-@register
-def astype(x, dtype):
-    return AsType(dtype)(x)
-
-
-@register
-def clone(x):
-    """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
-    return Clone()(x)
-
-
-@register
-def to_device(x, device):
-    return ToDevice(device)(x)
-
-
-# ---- comparisons: boolean tensors, not differentiable ---------------------------------------------
-def _compare(a, b, ufunc_name, op):
-    if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b, op, "the first operand")
-    if not isinstance(b, Tensor):
-        b = as_tensor_like(b, a, op, "the second operand")
-    if a.device != b.device:
-        raise backend.device_mismatch(op, "the second operand", b.device, a.device,
-                                      "the first is")
-    try:
-        return Tensor(getattr(a.data, ufunc_name)(b.data))
-    except ValueError as e:
-        if "broadcast" in str(e):
-            raise broadcast_error(op, a.shape, b.shape) from None
-        raise
-
-
-@register
-def eq(a, b):
-    return _compare(a, b, "__eq__", "eq")
-
-
-@register
-def ne(a, b):
-    return _compare(a, b, "__ne__", "ne")
-
-
-@register
-def lt(a, b):
-    return _compare(a, b, "__lt__", "lt")
-
-
-@register
-def le(a, b):
-    return _compare(a, b, "__le__", "le")
-
-
-@register
-def gt(a, b):
-    return _compare(a, b, "__gt__", "gt")
-
-
-@register
-def ge(a, b):
-    return _compare(a, b, "__ge__", "ge")

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import numpy as np
-
-from .. import backend
 from ..autograd import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter, empty_parameter
+from .module import Module
+from .parameter import Parameter, empty_parameter
 
 
 class Linear(Module):

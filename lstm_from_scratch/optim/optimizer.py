@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, enable_grad, increment_version
-from ..nn.module import zero_grads
+from ..nn.parameter import zero_grads
 
 
 class _Required:

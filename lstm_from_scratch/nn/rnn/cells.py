@@ -7,7 +7,8 @@ the step function of ``equations.py`` that the sequence layers run too.
 from __future__ import annotations
 
 from ...functional import zeros
-from ..module import Module, empty_parameter
+from ..module import Module
+from ..parameter import empty_parameter
 from . import equations
 from .checks import check_input_size, check_sizes, check_tensor, unbatch, unpack_states
 from .equations import ACTIVATIONS, affine

@@ -13,7 +13,8 @@ import numpy as np
 
 from ...functional import concat, flip, split, stack, zeros
 from .. import functional as F
-from ..module import Module, empty_parameter
+from ..module import Module
+from ..parameter import empty_parameter
 from . import equations
 from .checks import check_input_size, check_sizes, check_tensor, unpack_states
 from .equations import ACTIVATIONS, affine
