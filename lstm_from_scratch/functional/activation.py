@@ -40,6 +40,9 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    """tanh; its backward is the first derivative 1 - tanh^2, written with Tensor operations
+    too, so differentiating it again gives the second (eq-tanh-second)."""
+
     def forward(self, x):
         return self.xp.tanh(x)
 
@@ -119,5 +122,5 @@ def softmax(x, axis=None, *, dim=None):
 
 @register
 def log_softmax(x, axis=None, *, dim=None):
-    """log(softmax(x)) computed as x - logsumexp(x), stable for large logits."""
+    """log(softmax(x)) computed as x - logsumexp(x), stable for large logits (eq-train-lse)."""
     return LogSoftmax(_softmax_axis(x, axis, dim, "log_softmax"))(x)

@@ -63,7 +63,7 @@ def _reduce(losses, reduction):
 
 # ---- mean squared error ----------------------------------------------------------------------
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error ``(input - target) ** 2`` reduced by ``reduction``.
+    """Mean squared error ``(input - target) ** 2`` reduced by ``reduction`` (eq-train-mse).
 
     Args:
         input: Tensor of any shape.
@@ -190,7 +190,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    """Cross-entropy between logits and targets: ``nll_loss(log_softmax(input, 1), target)``.
+    """Cross-entropy between logits and targets: ``nll_loss(log_softmax(input, 1), target)``
+    (eq-train-ce).
 
     Stable for any logits (log_softmax subtracts the largest logit before exponentiating), so
     logits of 1e4 give finite losses and gradients.
