@@ -1,9 +1,10 @@
 """``Tensor``: an array that records the operations applied to it.
 
-A Tensor wraps a NumPy or CuPy array (``.data``). Its operators and methods call the
-differentiable functions of ``functional/`` through ``autograd.ops`` (where those functions
-register themselves), its in-place methods come from ``inplace.py``, and ``backward()`` runs
-the pass of ``backward.py``.
+A Tensor wraps a NumPy or CuPy array (``.data``). Its operators and differentiable methods
+are declared in the class body with the name of their function (``__add__ =
+ops.method("add")``) and are those functions of ``functional/``, bound when they register
+(``autograd/ops.py``); its in-place methods come from ``inplace.py``; ``backward()`` runs the
+pass of ``backward.py``.
 """
 from __future__ import annotations
 
@@ -54,8 +55,6 @@ def parse_to_args(args, device=None, dtype=None, op="to"):
 
 
 # ---- Tensor ----------------------------------------------------------------------------------
-
-
 class Tensor(InPlaceMethods):
     """An n-dimensional array that can record the operations applied to it.
 
