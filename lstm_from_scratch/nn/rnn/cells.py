@@ -151,9 +151,11 @@ class LSTMCell(_CellBase):
                  candidate_activation: str = "tanh", cell_activation: str = "tanh",
                  input_gate: bool = True, output_gate: bool = True, cell_update: str = "add",
                  forget_bias: float = 0.0, fused: bool = False):
-        variant = variant_from("LSTMCell", forget_gate, coupled, peephole, gate_activation,
-                               candidate_activation, cell_activation, forget_bias, bias, fused,
-                               output_gate, cell_update, input_gate)
+        variant = variant_from(
+            "LSTMCell", forget_bias=forget_bias, bias=bias, fused=fused, forget_gate=forget_gate,
+            coupled=coupled, peephole=peephole, gate_activation=gate_activation,
+            candidate_activation=candidate_activation, cell_activation=cell_activation,
+            input_gate=input_gate, output_gate=output_gate, cell_update=cell_update)
         super().__init__(input_size, hidden_size, bias, num_gates=variant.num_gates,
                          device=device, dtype=dtype)
         self.variant, self.forget_bias, self.fused = variant, float(forget_bias), bool(fused)

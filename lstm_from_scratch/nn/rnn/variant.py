@@ -88,14 +88,11 @@ class LSTMVariant:
                 for f in fields(self) if getattr(self, f.name) != f.default]
 
 
-def variant_from(name, forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                  cell_activation, forget_bias, bias, fused, output_gate=True, cell_update="add",
-                  input_gate=True):
-    """The ``LSTMVariant`` of an ``LSTMCell``/``LSTM``'s keyword options, with the checks of
-    the options that only the layer knows (``forget_bias`` needs a forget block and a bias,
-    ``fused`` the standard LSTM); ``name`` is the class, for the error messages."""
-    v = LSTMVariant(forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                    cell_activation, output_gate, cell_update, input_gate)
+def variant_from(name, *, forget_bias, bias, fused, **options):
+    """The ``LSTMVariant`` of an ``LSTMCell``/``LSTM``'s keyword ``options`` (its fields), with
+    the checks of the arguments that only the layer knows (``forget_bias`` needs a forget block
+    and a bias, ``fused`` the standard LSTM); ``name`` is the class, for the error messages."""
+    v = LSTMVariant(**options)
     if forget_bias and not v.has_forget_weights:
         raise ValueError(f"{name}: forget_bias={forget_bias} needs a forget gate with its own "
                          f"weights, but this LSTM has {', '.join(v.non_default())}")
