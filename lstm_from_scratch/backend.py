@@ -54,7 +54,9 @@ def _require_cupy():
     return cp
 
 
-def _parse_device(device) -> str:
+def parse_device(device) -> str:
+    """``"cpu"`` or ``"gpu"`` from a device name (``"cuda"``, ``"cuda:0"``, a torch.device...);
+    None is the default device."""
     if device is None:
         return get_device()
     dev = str(device).lower()
@@ -65,11 +67,37 @@ def _parse_device(device) -> str:
     return dev
 
 
+_parse_device = parse_device       # the old private name, kept for code that used it
+
+
+# PyTorch's short names, where NumPy's differ (np.dtype("float") is float64, torch.float is
+# float32) or do not exist
+_TORCH_DTYPE_NAMES = {"float": "float32", "double": "float64", "half": "float16",
+                      "int": "int32", "long": "int64", "short": "int16", "bool": "bool"}
+
+
+def as_dtype(dtype):
+    """A NumPy dtype from a dtype, a scalar type (np.float64, lfs.float64), a name
+    ("float64", "double") or a torch dtype (torch.float64); None stays None."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, type):            # np.float64, lfs.float64: a scalar type, not a name
+        return np.dtype(dtype)
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "")
+    name = _TORCH_DTYPE_NAMES.get(name, name)
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise TypeError(f"{dtype!r} is not a dtype (expected e.g. lfs.float32, 'float64' or "
+                        "torch.float64)") from None
+
+
 def _device_from_env() -> str:
     choice = os.environ.get("LFS_DEVICE", "auto").strip().lower() or "auto"
     if choice == "auto":
         return "gpu" if gpu_available() else "cpu"
-    dev = _parse_device(choice)
+    dev = parse_device(choice)
     if dev == "gpu":
         _require_cupy()
     return dev
@@ -89,7 +117,7 @@ def get_device() -> str:
 def set_device(device: str) -> None:
     """Set the default device for new tensors (``"cpu"`` or ``"gpu"``/``"cuda"``)."""
     global _default_device
-    dev = _parse_device(device)
+    dev = parse_device(device)
     if dev == "gpu":
         _require_cupy()
     _default_device = dev
@@ -97,7 +125,7 @@ def set_device(device: str) -> None:
 
 def xp_for(device) -> object:
     """The array module (numpy or cupy) of a device name."""
-    return _require_cupy() if _parse_device(device) == "gpu" else np
+    return _require_cupy() if parse_device(device) == "gpu" else np
 
 
 def _imported_cupy():
@@ -122,7 +150,7 @@ def device_of(array) -> str:
 
 def to_device(array, device):
     """Copy ``array`` to ``device`` (no copy if it is already there)."""
-    dev = _parse_device(device)
+    dev = parse_device(device)
     if dev == device_of(array):
         return array
     if dev == "gpu":
@@ -189,7 +217,7 @@ def rng(device):
     asked for on every call, so a generator never outlives the CuPy it was made with (after
     CuPy became unusable, or was replaced, e.g. by the tests' stand-in).
     """
-    if _parse_device(device) == "gpu":
+    if parse_device(device) == "gpu":
         cp = _require_cupy()
         dev = cp.cuda.get_device_id()
         entry = _rng_gpu.get(dev)

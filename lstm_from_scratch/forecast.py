@@ -133,7 +133,7 @@ def mase_scale(y_train, m: int = 1) -> float:
 
 
 def mase(y_true, y_pred, y_train, m: int = 1, axis=None):
-    """Mean absolute scaled error: ``mae(y_true, y_pred) / mase_scale(y_train, m)``.
+    """Mean absolute scaled error: ``mae(y_true, y_pred) / mase_scale(y_train, m)`` (eq-fc-mase).
 
     Below 1: better on the evaluation period than the (seasonal) naive forecast was, one step
     ahead, on the training data. The scale comes from the training part only, so it is the same
@@ -248,7 +248,7 @@ class LinearAR:
 # -- a loss for quantile forecasts --------------------------------------------------------------
 
 def pinball_loss(input, target, quantiles, reduction: str = "mean"):
-    """The quantile (pinball) loss of forecasts of several quantiles.
+    """The quantile (pinball) loss of forecasts of several quantiles (eq-fc-pinball).
 
     For a quantile level q and error u = target - forecast, the loss is
     ``max(q u, (q - 1) u)``: under-forecasts cost q per unit, over-forecasts 1 - q. Its expected

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _set_grad_enabled, grad
+from .autograd import Tensor, grad, set_grad_enabled
 
 
 class GradcheckError(AssertionError):
@@ -43,10 +43,10 @@ def numerical_grad(fn, inputs, upstream, eps=1e-6, record=False):
         for k in range(flat.size):
             original = flat[k].item()
             flat[k] = original + eps
-            with _set_grad_enabled(record):
+            with set_grad_enabled(record):
                 plus = _weighted(fn(*inputs), upstream)
             flat[k] = original - eps
-            with _set_grad_enabled(record):
+            with set_grad_enabled(record):
                 minus = _weighted(fn(*inputs), upstream)
             flat[k] = original
             g.reshape(-1)[k] = (plus - minus) / (2 * eps)

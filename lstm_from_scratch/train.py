@@ -98,15 +98,6 @@ def _show_progress(progress) -> bool:
         return False
 
 
-def _reference_param(model):
-    params = getattr(model, "parameters", None)
-    if params is None:
-        return None
-    for p in params():
-        return p
-    return None
-
-
 def _to_tensor(a, ref):
     """An array of a batch as a Tensor on the model's device; floats take the model's dtype."""
     if isinstance(a, Tensor) or a is None:

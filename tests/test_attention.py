@@ -83,8 +83,8 @@ def test_matches_torch_formulas(name, single):
     np.testing.assert_allclose(weights.numpy(), wt.detach().numpy(), rtol=1e-12, atol=1e-14)
     rng = np.random.default_rng(2)
     gc, gw = rng.standard_normal(context.shape), rng.standard_normal(weights.shape)
-    gct, gwt = lfs.tensor(gc, device="cpu"), lfs.tensor(gw, device="cpu")
-    ((context * gct).sum() + (weights * gwt).sum()).backward()
+    ((context * lfs.tensor(gc, device="cpu")).sum()
+     + (weights * lfs.tensor(gw, device="cpu")).sum()).backward()
     ((ct * torch.tensor(gc)).sum() + (wt * torch.tensor(gw)).sum()).backward()
     for ours, theirs in zip((q, k, v), inputs_t):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-11,

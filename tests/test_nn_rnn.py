@@ -230,6 +230,39 @@ def test_lstm_layer_equals_lstm_cell_loop():
     np.testing.assert_allclose(c_n[0].numpy(), c.numpy(), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_layer_runs_the_function_lstm_cell_runs(monkeypatch, bias):
+    """One home for eq-lstm-cell: a spy on ``equations.lstm_standard_step`` sees LSTMCell call
+    it once per step and nn.LSTM once per time step, with the layer's own weights, and the
+    outputs are equal (bitwise: the same function on the same numbers)."""
+    from lstm_from_scratch.nn.rnn import equations
+    calls = []
+    real = equations.lstm_standard_step
+
+    def spy(gates_x, h_prev, c_prev, weight_hh, bias_hh):
+        calls.append((weight_hh, bias_hh))
+        return real(gates_x, h_prev, c_prev, weight_hh, bias_hh)
+
+    monkeypatch.setattr(equations, "lstm_standard_step", spy)
+    lfs.manual_seed(0)
+    layer = nn.LSTM(I, H, bias=bias, dtype=lfs.float64)
+    cell = nn.LSTMCell(I, H, bias=bias, dtype=lfs.float64)
+    cell.load_state_dict({k[:-3]: v for k, v in layer.state_dict().items()})
+    x = lfs.randn(T, B, I, dtype=lfs.float64)
+    out, (h_n, c_n) = layer(x)
+    assert len(calls) == T and all(w is layer.weight_hh_l0 for w, _ in calls)
+    assert all(b is (layer.bias_hh_l0 if bias else None) for _, b in calls)
+    calls.clear()
+    h = c = lfs.zeros(B, H, dtype=lfs.float64)
+    for t in range(T):
+        h, c = cell(x[t], (h, c))
+        np.testing.assert_array_equal(out[t].numpy(), h.numpy())
+    assert len(calls) == T and all(w is cell.weight_hh for w, _ in calls)
+    np.testing.assert_array_equal(c_n[0].numpy(), c.numpy())
+    monkeypatch.setattr(equations, "lstm_standard_step", real)
+    assert layer(x)[0].numpy().tolist() == out.numpy().tolist()      # the spy changed nothing
+
+
 # ---- cells ------------------------------------------------------------------------------------
 CELL_MODES = ["LSTMCell", "GRUCell", "RNNCell_tanh", "RNNCell_relu"]
 

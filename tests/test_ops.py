@@ -148,6 +148,9 @@ UNARY_BINARY = {
     "matmul_batched_one_column": (lambda a, b: a @ b, [(2, 3, 4), (2, 4, 1)], "any"),
     "matmul_batched_outer": (lambda a, b: a @ b, [(2, 3, 1), (2, 1, 4)], "any"),
     "matmul_one_row_broadcast": (lambda a, b: a @ b, [(2, 1, 1, 4), (3, 4, 2)], "any"),
+    # flip (the reverse direction of the recurrent layers' fused path)
+    "flip_time": (lambda a: lfs.flip(a, 0) * a, [(3, 2, 4)], "any"),
+    "flip_two_dims": (lambda a: a.flip((0, -1)), [(3, 2, 4)], "any"),
 }
 
 
@@ -484,3 +487,12 @@ def test_masked_fill_values_gradient_and_torch_parity(device):
     (yt * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_flip_is_torch_flip_and_contiguous():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    y = lfs.flip(lfs.tensor(x, dtype=lfs.float64), (0, 2))
+    np.testing.assert_array_equal(y.numpy(), x[::-1, :, ::-1])
+    assert y.data.flags["C_CONTIGUOUS"]
+    with pytest.raises(ValueError, match="flip: axis 3 is out of range"):
+        lfs.flip(lfs.tensor(x), 3)

@@ -76,7 +76,8 @@ def _assign_buckets(params, cap_bytes):
 
 
 class DistributedDataParallel(Module):
-    """Wrap ``module`` so that ``loss.backward()`` averages its gradients over all processes.
+    """Wrap ``module`` so that ``loss.backward()`` averages its gradients over all processes
+    (eq-dist-average).
 
     Args (PyTorch's order):
         module: the model (an ``lfs.nn.Module``); every process builds the same one.

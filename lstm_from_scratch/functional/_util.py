@@ -7,8 +7,10 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..autograd.ops import register
 
 
+@register
 def as_tensor_like(value, like: Tensor, op: str = "operation",
                    what: str = "an operand") -> Tensor:
     """``value`` as a Tensor on ``like``'s device.

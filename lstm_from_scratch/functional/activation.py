@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, unary
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis
 
 # exp(-x) overflows float32 beyond x < -88.7 and float64 beyond x < -709.8; clipping the
@@ -39,6 +40,9 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    """tanh; its backward is the first derivative 1 - tanh^2, written with Tensor operations
+    too, so differentiating it again gives the second (eq-tanh-second)."""
+
     def forward(self, x):
         return self.xp.tanh(x)
 
@@ -88,14 +92,17 @@ class LogSoftmax(Function):
         return gy - unary("exp", y) * gy.sum(axis=self.axis, keepdims=True)
 
 
+@register
 def sigmoid(x):
     return Sigmoid()(x)
 
 
+@register
 def tanh(x):
     return Tanh()(x)
 
 
+@register
 def relu(x):
     return ReLU()(x)
 
@@ -107,11 +114,13 @@ def _softmax_axis(x, axis, dim, op):
     return normalize_axis(axis, x.ndim, op)[0]
 
 
+@register
 def softmax(x, axis=None, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (default: the last)."""
     return Softmax(_softmax_axis(x, axis, dim, "softmax"))(x)
 
 
+@register
 def log_softmax(x, axis=None, *, dim=None):
-    """log(softmax(x)) computed as x - logsumexp(x), stable for large logits."""
+    """log(softmax(x)) computed as x - logsumexp(x), stable for large logits (eq-train-lse)."""
     return LogSoftmax(_softmax_axis(x, axis, dim, "log_softmax"))(x)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, _as_dtype
+from ..autograd import Tensor
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -20,7 +20,7 @@ def _shape(size):
 
 
 def _float_dtype(dtype):
-    dt = _as_dtype(dtype) or _DEFAULT_FLOAT
+    dt = backend.as_dtype(dtype) or _DEFAULT_FLOAT
     return dt
 
 
@@ -29,7 +29,7 @@ def _target_device(data, device):
     the device of data that already lives on one (a Tensor, a CuPy array); else, for host data
     (lists, scalars, NumPy arrays), the default device ``lfs.get_device()``."""
     if device is not None:
-        return backend._parse_device(device)
+        return backend.parse_device(device)
     if isinstance(data, Tensor):
         return data.device
     if backend.device_of(data) == "gpu":
@@ -48,7 +48,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.xp_for(dev)
-    dt = _as_dtype(dtype)
+    dt = backend.as_dtype(dtype)
     if dt is None and not hasattr(data, "dtype"):
         try:
             probe = np.asarray(data)
@@ -77,7 +77,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def _make(fill, size, dtype, device, requires_grad):
-    dev = backend._parse_device(device)
+    dev = backend.parse_device(device)
     xp = backend.xp_for(dev)
     return Tensor(fill(xp, _shape(size), _float_dtype(dtype)), requires_grad=requires_grad)
 
@@ -99,17 +99,17 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     """Like ``torch.arange``: integers give int64, any float argument gives float32."""
     if end is None:
         start, end = 0, start
-    dt = _as_dtype(dtype)
+    dt = backend.as_dtype(dtype)
     if dt is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dt = np.dtype(np.int64) if ints else _DEFAULT_FLOAT
-    xp = backend.xp_for(backend._parse_device(device))
+    xp = backend.xp_for(backend.parse_device(device))
     return Tensor(xp.arange(start, end, step, dtype=dt), requires_grad=requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the library's generator (seed: ``lfs.manual_seed``)."""
-    dev = backend._parse_device(device)
+    dev = backend.parse_device(device)
     dt = _float_dtype(dtype)
     g = backend.rng(dev)
     return Tensor(g.standard_normal(_shape(size), dtype=dt), requires_grad=requires_grad)
@@ -117,7 +117,7 @@ def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) from the library's generator."""
-    dev = backend._parse_device(device)
+    dev = backend.parse_device(device)
     dt = _float_dtype(dtype)
     g = backend.rng(dev)
     return Tensor(g.random(_shape(size), dtype=dt), requires_grad=requires_grad)

@@ -1,4 +1,5 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons, where (and masked_fill), clip.
+"""Element-wise primitives: arithmetic, exp/log, maximum/minimum, clip, where (and masked_fill).
+(Comparisons: ``compare.py``; casts, copies and device moves: ``conversion.py``.)
 
 Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
 broadcast as NumPy does; the engine sums their gradients back to each input's shape
@@ -10,7 +11,8 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, unary
-from ._util import as_tensor_like, binary_operands, broadcast_error
+from ..autograd.ops import register
+from ._util import binary_operands, broadcast_error
 
 
 def _binary(cls, a, b, op):
@@ -186,22 +188,22 @@ class Maximum(Function):
 
     def forward(self, a, b):
         xp = self.xp
-        self.wa = (a > b) + (a == b) * a.dtype.type(0.5)
-        self.wa = self.wa.astype(a.dtype)
+        self.share_a = (a > b) + (a == b) * a.dtype.type(0.5)
+        self.share_a = self.share_a.astype(a.dtype)
         return xp.maximum(a, b)
 
     def backward(self, gy):
-        return gy * self.wa, gy * (1 - self.wa)
+        return gy * self.share_a, gy * (1 - self.share_a)
 
 
 class Minimum(Function):
     def forward(self, a, b):
         xp = self.xp
-        self.wa = ((a < b) + (a == b) * a.dtype.type(0.5)).astype(a.dtype)
+        self.share_a = ((a < b) + (a == b) * a.dtype.type(0.5)).astype(a.dtype)
         return xp.minimum(a, b)
 
     def backward(self, gy):
-        return gy * self.wa, gy * (1 - self.wa)
+        return gy * self.share_a, gy * (1 - self.share_a)
 
 
 class Clip(Function):
@@ -238,73 +240,33 @@ class Where(Function):
         return gy * c, gy * ~c
 
 
-class Clone(Function):
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy):
-        return gy
-
-
-class AsType(Function):
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        if isinstance(gy, Tensor):
-            return astype(gy, self.in_dtype)
-        return gy.astype(self.in_dtype)
-
-
-class ToDevice(Function):
-    """Copy between CPU and GPU; the gradient is copied back."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __call__(self, x):
-        # inputs and outputs live on different devices: bypass the same-device check
-        from .. import backend
-        self.source = x.device
-        self.xp = backend.xp_for(self.device)
-        return Function.__call__(self, x)
-
-    def forward(self, x):
-        from .. import backend
-        return backend.to_device(x, self.device)
-
-    def backward(self, gy):
-        from .. import backend
-        if isinstance(gy, Tensor):
-            return to_device(gy, self.source)
-        return backend.to_device(gy, self.source)
-
-
 # ---- the public functions ------------------------------------------------------------------
+@register
 def add(a, b):
     return _binary(Add, a, b, "add")
 
 
+@register
 def sub(a, b):
     return _binary(Sub, a, b, "sub")
 
 
+@register
 def mul(a, b):
     return _binary(Mul, a, b, "mul")
 
 
+@register
 def div(a, b):
     return _binary(Div, a, b, "div")
 
 
+@register
 def neg(x):
     return Neg()(x)
 
 
+@register
 def pow(x, exponent):
     """``x ** exponent``: a constant exponent (Python number) or a tensor exponent."""
     if isinstance(exponent, Tensor) or hasattr(exponent, "shape") and not hasattr(exponent, "is_integer"):
@@ -314,30 +276,37 @@ def pow(x, exponent):
     return PowScalar(exponent)(x)
 
 
+@register
 def exp(x):
     return Exp()(x)
 
 
+@register
 def log(x):
     return Log()(x)
 
 
+@register
 def sqrt(x):
     return Sqrt()(x)
 
 
+@register
 def abs(x):
     return Abs()(x)
 
 
+@register
 def maximum(a, b):
     return _binary(Maximum, a, b, "maximum")
 
 
+@register
 def minimum(a, b):
     return _binary(Minimum, a, b, "minimum")
 
 
+@register
 def clip(x, min=None, max=None):
     """Clamp ``x`` to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
@@ -348,6 +317,7 @@ def clip(x, min=None, max=None):
 clamp = clip
 
 
+@register
 def where(condition, a, b):
     """Elements of ``a`` where ``condition`` is true, else of ``b`` (condition: bool)."""
     cond = condition.data if isinstance(condition, Tensor) else condition
@@ -367,6 +337,7 @@ def where(condition, a, b):
         raise
 
 
+@register
 def masked_fill(x, mask, value):
     """``x`` with ``value`` wherever ``mask`` is True, as ``torch.Tensor.masked_fill``.
 
@@ -394,57 +365,3 @@ def masked_fill(x, mask, value):
         raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the "
                          f"shape {x.shape} of x")
     return where(mask, value, x)
-
-
-def astype(x, dtype):
-    return AsType(dtype)(x)
-
-
-def clone(x):
-    """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
-    return Clone()(x)
-
-
-def to_device(x, device):
-    return ToDevice(device)(x)
-
-
-# ---- comparisons: boolean tensors, not differentiable ---------------------------------------------
-def _compare(a, b, ufunc_name, op):
-    if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b, op, "the first operand")
-    if not isinstance(b, Tensor):
-        b = as_tensor_like(b, a, op, "the second operand")
-    if a.device != b.device:
-        raise backend.device_mismatch(op, "the second operand", b.device, a.device,
-                                      "the first is")
-    try:
-        return Tensor(getattr(a.data, ufunc_name)(b.data))
-    except ValueError as e:
-        if "broadcast" in str(e):
-            raise broadcast_error(op, a.shape, b.shape) from None
-        raise
-
-
-def eq(a, b):
-    return _compare(a, b, "__eq__", "eq")
-
-
-def ne(a, b):
-    return _compare(a, b, "__ne__", "ne")
-
-
-def lt(a, b):
-    return _compare(a, b, "__lt__", "lt")
-
-
-def le(a, b):
-    return _compare(a, b, "__le__", "le")
-
-
-def gt(a, b):
-    return _compare(a, b, "__gt__", "gt")
-
-
-def ge(a, b):
-    return _compare(a, b, "__ge__", "ge")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import DeferredGradient, Function, Tensor
+from ..autograd.ops import register
 from ._util import binary_operands
 
 DEFER_WEIGHT_GRADIENTS = True     # Linear's weight gradient as a SumOfProducts (see there)
@@ -50,6 +51,7 @@ class MatMul(Function):
         return ga, gb                                    # the engine sums batch dimensions
 
 
+@register
 def matmul(a, b):
     """``a @ b``; a shape mismatch names both shapes."""
     a, b = binary_operands(a, b, "matmul")

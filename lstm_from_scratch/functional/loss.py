@@ -63,7 +63,7 @@ def _reduce(losses, reduction):
 
 # ---- mean squared error ----------------------------------------------------------------------
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error ``(input - target) ** 2`` reduced by ``reduction``.
+    """Mean squared error ``(input - target) ** 2`` reduced by ``reduction`` (eq-train-mse).
 
     Args:
         input: Tensor of any shape.
@@ -126,22 +126,22 @@ def _class_indices(target, x, op):
     return t
 
 
-def _check_range(t, valid, n_classes, ignore_index, op):
-    xp = backend.get_array_module(t)
+def _check_targets_in_range(t, valid, n_classes, ignore_index, op):
+    """IndexError naming the first target outside [0, C) that is not ignore_index."""
     bad = valid & ((t < 0) | (t >= n_classes))
     if bool(bad.any()):
         value = int(t[bad].reshape(-1)[0])
         raise IndexError(f"{op}: target {value} is out of bounds: the input has C={n_classes} "
                          f"classes, so a target must be in [0, {n_classes - 1}] "
                          f"(or equal ignore_index={ignore_index})")
-    return xp
 
 
 def _nll(logp, t, weight, ignore_index, reduction, op):
     """nll on validated inputs; also returns the per-element weights (for label smoothing)."""
     n_classes, out_shape = _class_layout(logp, t.shape, op)
     valid = t != ignore_index
-    xp = _check_range(t, valid, n_classes, ignore_index, op)
+    _check_targets_in_range(t, valid, n_classes, ignore_index, op)
+    xp = backend.get_array_module(t)
     rows = _as_rows(logp)                                   # (M, C)
     t_flat = xp.where(valid, t, 0).reshape(-1).astype(np.int64)
     valid_flat = valid.reshape(-1)
@@ -190,7 +190,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    """Cross-entropy between logits and targets: ``nll_loss(log_softmax(input, 1), target)``.
+    """Cross-entropy between logits and targets: ``nll_loss(log_softmax(input, 1), target)``
+    (eq-train-ce).
 
     Stable for any logits (log_softmax subtracts the largest logit before exponentiating), so
     logits of 1e4 give finite losses and gradients.
@@ -317,11 +318,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 
 # The loss classes (MSELoss, CrossEntropyLoss, ...) are Modules, so they live in lfs.nn
 # (nn/loss.py); this module keeps the functions. The old import path still works.
-LOSS_CLASSES = ("BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss")
+_MOVED_TO_NN = ("BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss")
 
 
 def __getattr__(name):
-    if name in LOSS_CLASSES:            # `from lstm_from_scratch.functional.loss import MSELoss`
+    if name in _MOVED_TO_NN:            # `from lstm_from_scratch.functional.loss import MSELoss`
         from ..nn import loss as _modules
         return getattr(_modules, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

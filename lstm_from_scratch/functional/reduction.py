@@ -10,7 +10,8 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, broadcast_to
+from ..autograd import Function, Tensor, broadcast_gradient
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis, pick_keepdims
 
 # What max/min along a dimension return, as torch.return_types.max / .min: a tuple
@@ -39,7 +40,7 @@ class Sum(Function):
 
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
-        return broadcast_to(gy, self.in_shape)
+        return broadcast_gradient(gy, self.in_shape)
 
 
 class Mean(Function):
@@ -56,19 +57,20 @@ class Mean(Function):
 
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
-        return broadcast_to(gy * self.scale, self.in_shape)
+        return broadcast_gradient(gy * self.scale, self.in_shape)
 
 
-class Max(Function):
-    """max (or min) over axes; ties share the gradient equally (PyTorch's amax/amin)."""
+class AMax(Function):
+    """max over axes; ties share the gradient equally (PyTorch's amax)."""
 
-    def __init__(self, axes, keepdims, minimum=False):
-        self.axes, self.keepdims, self.minimum = axes, keepdims, minimum
+    reduce = "max"                  # the array method: AMin uses "min"
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
         self.in_shape = x.shape
-        y = x.min(axis=self.axes, keepdims=True) if self.minimum else \
-            x.max(axis=self.axes, keepdims=True)
+        y = getattr(x, self.reduce)(axis=self.axes, keepdims=True)
         mask = (x == y).astype(x.dtype)
         self.weights = mask / mask.sum(axis=self.axes, keepdims=True)
         if not self.keepdims:
@@ -78,6 +80,12 @@ class Max(Function):
     def backward(self, gy):
         gy = _expand_back(gy, self.in_shape, self.axes, self.keepdims)
         return gy * self.weights
+
+
+class AMin(AMax):
+    """min over axes; ties share the gradient equally (PyTorch's amin)."""
+
+    reduce = "min"
 
 
 def _reduced_shape(shape, axes):
@@ -93,6 +101,7 @@ def _numpy_keywords(x, op, dtype, out):
     return x if dtype is None else x.to(dtype=dtype)
 
 
+@register
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     """Sum over ``axis`` (an int, a tuple, or None for all); ``dim``/``keepdim`` also work."""
     x = _numpy_keywords(x, "sum", dtype, out)
@@ -100,12 +109,14 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
     return Sum(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     x = _numpy_keywords(x, "mean", dtype, out)
     axes = normalize_axis(pick_axis(axis, dim, "mean"), x.ndim, "mean")
     return Mean(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """Largest value over ``axis`` (an int, a tuple, or None for all), values only, as
     ``torch.amax``; ties share the gradient equally."""
@@ -113,18 +124,20 @@ def amax(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     axes = normalize_axis(pick_axis(axis, dim, "amax"), x.ndim, "amax")
     if x.numel() == 0:
         raise ValueError(f"amax: cannot reduce an empty tensor of shape {x.shape}")
-    return Max(axes, pick_keepdims(keepdims, keepdim))(x)
+    return AMax(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def amin(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """Smallest value over ``axis``, values only, as ``torch.amin``."""
     x = _numpy_keywords(x, "amin", None, out)
     axes = normalize_axis(pick_axis(axis, dim, "amin"), x.ndim, "amin")
     if x.numel() == 0:
         raise ValueError(f"amin: cannot reduce an empty tensor of shape {x.shape}")
-    return Max(axes, pick_keepdims(keepdims, keepdim), minimum=True)(x)
+    return AMin(axes, pick_keepdims(keepdims, keepdim))(x)
 
 
+@register
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """PyTorch's ``max``, in its three forms:
 
@@ -138,6 +151,7 @@ def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     return _max_min(x, axis, keepdims, dim, keepdim, out, minimum=False)
 
 
+@register
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     """PyTorch's ``min``: ``min(x)``, ``min(x, dim) -> (values, indices)``, ``min(x, other)``;
     see :func:`max`. For the values over several dimensions use :func:`amin`."""
@@ -154,7 +168,7 @@ def _max_min(x, axis, keepdims, dim, keepdim, out, minimum):
     if d is None:
         if x.numel() == 0:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-        return Max(None, pick_keepdims(keepdims, keepdim), minimum=minimum)(x)
+        return (AMin if minimum else AMax)(None, pick_keepdims(keepdims, keepdim))(x)
     if isinstance(d, (tuple, list)):
         raise TypeError(f"{op}: dim must be one int ({op}(x, dim) returns values and indices "
                         f"along one dimension, as torch.{op}); for the values over several "
@@ -187,12 +201,14 @@ def _along_dim(x, d, keep, op, minimum):
     return values, Tensor(idx)
 
 
+@register
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """The index of the largest value along ``dim`` (of the flattened tensor if None), as
     ``torch.argmax``: an int64 tensor (first occurrence at ties)."""
     return _arg(x, axis, keepdims, dim, keepdim, minimum=False)
 
 
+@register
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """The index of the smallest value along ``dim``, as ``torch.argmin``."""
     return _arg(x, axis, keepdims, dim, keepdim, minimum=True)
@@ -213,6 +229,7 @@ def _arg(x, axis, keepdims, dim, keepdim, minimum):
     return Tensor(pick(x.data, axis=a, keepdims=keep).astype(np.int64))
 
 
+@register
 def var(x, axis=None, keepdims=False, *, correction=1, ddof=None, dim=None, keepdim=None,
         dtype=None, out=None):
     """Variance over ``axis`` with Bessel's correction by default, as ``torch.var``.
@@ -237,9 +254,3 @@ def _prod(values):
     for v in values:
         p *= v
     return p
-
-
-def _ensure_tensor(x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
-    return x

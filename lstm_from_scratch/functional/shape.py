@@ -1,11 +1,12 @@
-"""Shape primitives: reshape, transpose/permute, broadcast_to, concat, stack, split, chunk,
-indexing (getitem) and its adjoint, scatter-add."""
+"""Shape primitives: reshape, transpose/permute, flip, broadcast_to, concat, stack, split,
+chunk, squeeze/unsqueeze, flatten. (Indexing: ``indexing.py``.)"""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
+from ..autograd.ops import register
 from ._util import normalize_axis, pick_axis
 
 
@@ -96,106 +97,23 @@ def split_at(g, bounds, axis):
     return backend.get_array_module(g).split(g, bounds, axis=axis)
 
 
-def _has_advanced_index(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    for it in items:
-        if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
-            return True
-        if isinstance(it, Tensor):
-            return True
-    return False
+class Flip(Function):
+    """Reverse the order of the elements along ``axes``, as a contiguous (C-order) array: the
+    fused kernels run a reverse direction on flipped time, and may assume C order."""
 
-
-def _unwrap_index(index, xp):
-    """Tensors and lists in an index become arrays of the data's module (host indices are
-    copied to the GPU, as PyTorch allows; GPU indices for CPU data are an error)."""
-    device = "cpu" if xp is np else "gpu"
-
-    def conv(it):
-        if isinstance(it, Tensor):
-            it = it.data
-        if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
-            arr = backend.array_on(it, device, op="getitem", what="an index array",
-                                   other="the indexed tensor is")
-            if arr.dtype.kind not in "iub":
-                raise IndexError(f"index arrays must be integer or boolean, got dtype {arr.dtype}")
-            return arr
-        return it
-    if isinstance(index, tuple):
-        return tuple(conv(i) for i in index)
-    return conv(index)
-
-
-def _scatter_add(xp, target, index, values):
-    """target[index] += values with repeated indices adding up, on NumPy and CuPy."""
-    if xp is np:
-        np.add.at(target, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(target, index, values)
-
-
-class GetItem(Function):
-    def __init__(self, index, advanced):
-        self.index, self.advanced = index, advanced
+    def __init__(self, axes):
+        self.index = tuple(slice(None, None, -1) if k in axes else slice(None)
+                           for k in range(max(axes) + 1))
 
     def forward(self, x):
-        self.in_shape = x.shape
-        y = x[self.index]
-        if isinstance(y, np.generic):
-            # NumPy returns a scalar (a copy) for a full integer index; PyTorch a 0-d view,
-            # which in-place writes (e = x[0]; e += 1) must reach: ask NumPy for the view
-            y = x[(self.index if isinstance(self.index, tuple) else (self.index,)) + (Ellipsis,)]
-        return y
+        return self.xp.ascontiguousarray(x[self.index])
 
     def backward(self, gy):
-        return ScatterAdd(self.index, self.in_shape, self.advanced)(gy) if isinstance(gy, Tensor) \
-            else ScatterAdd(self.index, self.in_shape, self.advanced).forward_with(self.xp, gy)
-
-
-class ScatterAdd(Function):
-    """The adjoint of indexing: zeros of ``shape`` with ``gy`` added at ``index``."""
-
-    def __init__(self, index, shape, advanced):
-        self.index, self.shape, self.advanced = index, shape, advanced
-
-    def forward_with(self, xp, gy):
-        gx = xp.zeros(self.shape, dtype=gy.dtype)
-        if self.advanced:
-            _scatter_add(xp, gx, self.index, gy)     # repeated indices accumulate
-        else:
-            gx[self.index] = gy                      # basic slices never repeat an element
-        return gx
-
-    def forward(self, gy):
-        return self.forward_with(self.xp, gy)
-
-    def backward(self, ggx):
-        return ggx[self.index]
-
-
-class SetItem(Function):
-    """``x[index] = v`` out of place: a copy of x with v written at index. The gradient of x
-    is zero where v was written; v gets the gradient of the positions it was written to."""
-
-    def __init__(self, index):
-        self.index = index
-
-    def forward(self, x, v):
-        out = x.copy()
-        out[self.index] = v
-        keep = self.xp.ones(x.shape, dtype=bool)
-        keep[self.index] = False
-        self.keep = keep
-        return out
-
-    def backward(self, gy):
-        gx = gy * self.keep if self.needs_input_grad[0] else None
-        gv = gy[self.index] if self.needs_input_grad[1] else None
-        return gx, gv           # the engine sums gv back to v's shape (broadcast values)
+        return gy[self.index]       # flipping is its own inverse
 
 
 # ---- public functions ---------------------------------------------------------------------------
+@register
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -206,6 +124,7 @@ def reshape(x, *shape):
                          f"({x.numel()} elements) into shape {tuple(shape)}") from None
 
 
+@register
 def transpose(x, *axes):
     """PyTorch's ``transpose(x, dim0, dim1)``: swap two dimensions, for any number of
     dimensions (``x.transpose(0, 1)`` of a matrix is its transpose).
@@ -222,6 +141,7 @@ def transpose(x, *axes):
     return permute(x, *axes)
 
 
+@register
 def permute(x, *axes):
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
@@ -232,6 +152,7 @@ def permute(x, *axes):
     return Transpose(norm)(x)
 
 
+@register
 def swapaxes(x, a, b):
     a, b = normalize_axis((a, b), x.ndim, "swapaxes")
     axes = list(range(x.ndim))
@@ -239,6 +160,21 @@ def swapaxes(x, a, b):
     return Transpose(tuple(axes))(x)
 
 
+@register
+def flip(x, dims):
+    """``torch.flip(x, dims)``: x with the order of its elements reversed along ``dims`` (an
+    int or a sequence of ints); a new contiguous array, on the graph."""
+    if isinstance(dims, int):
+        dims = (dims,)
+    axes = normalize_axis(tuple(dims), x.ndim, "flip")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"flip: dims {tuple(dims)} name a dimension twice")
+    if not axes:
+        return x
+    return Flip(set(axes))(x)
+
+
+@register
 def broadcast_to(x, shape):
     shape = tuple(int(s) for s in shape)
     if x.shape == shape:
@@ -291,6 +227,7 @@ def stack(xs, axis=None, *, dim=None):
     return Stack(axis)(*xs)
 
 
+@register
 def split(x, split_size_or_sections, axis=None, *, dim=None):
     """PyTorch's split: an int is the size of each piece (the last may be smaller);
     a list gives the size of every piece and must add up to the axis length."""
@@ -312,6 +249,7 @@ def split(x, split_size_or_sections, axis=None, *, dim=None):
     return Split(bounds, axis)(x)
 
 
+@register
 def chunk(x, chunks, axis=None, *, dim=None):
     """PyTorch's chunk: pieces of size ceil(n / chunks) along ``axis``."""
     axis = normalize_axis(_axis_or_0(axis, dim, "chunk"), x.ndim, "chunk")[0]
@@ -322,36 +260,7 @@ def chunk(x, chunks, axis=None, *, dim=None):
     return split(x, max(size, 1), axis)
 
 
-def getitem(x, index):
-    xp = backend.get_array_module(x.data)
-    advanced = _has_advanced_index(index)
-    index = _unwrap_index(index, xp) if advanced else index
-    try:
-        return GetItem(index, advanced)(x)
-    except IndexError as e:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
-
-
-def plain_index(index, array):
-    """An index for ``array`` with Tensors and lists turned into arrays of its module."""
-    if not _has_advanced_index(index):
-        return index
-    return _unwrap_index(index, backend.get_array_module(array))
-
-
-def setitem(x, index, value):
-    """``x`` with ``value`` written at ``index``, as a new tensor on the graph (what
-    ``x[index] = value`` records; see ``Tensor.__setitem__``)."""
-    if x.dtype != value.dtype:
-        raise TypeError(f"setitem: value has dtype {value.dtype}, the tensor {x.dtype}")
-    key = plain_index(index, x.data)
-    try:
-        return SetItem(key)(x, value)
-    except (ValueError, IndexError) as e:
-        raise type(e)(f"setitem: cannot assign a value of shape {value.shape} to index "
-                      f"{index!r} of a tensor of shape {x.shape}: {e}") from None
-
-
+@register
 def squeeze(x, axis=None, *, dim=None):
     axis = pick_axis(axis, dim, "squeeze")
     if axis is None:
@@ -362,6 +271,7 @@ def squeeze(x, axis=None, *, dim=None):
     return reshape(x, shape)
 
 
+@register
 def unsqueeze(x, axis=None, *, dim=None):
     axis = normalize_axis(pick_axis(axis, dim, "unsqueeze"), x.ndim + 1, "unsqueeze")[0]
     shape = list(x.shape)
@@ -369,6 +279,7 @@ def unsqueeze(x, axis=None, *, dim=None):
     return reshape(x, tuple(shape))
 
 
+@register
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, (1,))

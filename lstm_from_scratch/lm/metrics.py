@@ -51,7 +51,8 @@ def token_log_probs(model, ids, bptt: int = 256, state=None):
 
 
 def bits_per_char(model, ids, bptt: int = 256) -> float:
-    """The mean of -log2 p(ids[t] | ids[:t]) over t = 1 .. L-1: one pass, from a zero state."""
+    """The mean of -log2 p(ids[t] | ids[:t]) over t = 1 .. L-1 (eq-charlm-bpc): one pass, from a
+    zero state."""
     logp, _ = token_log_probs(model, ids, bptt)
     return float(-logp.mean() / math.log(2.0))
 

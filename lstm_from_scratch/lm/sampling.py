@@ -64,7 +64,8 @@ def filter_logits(logits, top_k: int | None = None, top_p: float | None = None) 
 
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, rng=None) -> np.ndarray:
-    """Draw one character id per row of ``logits`` (B, V) (NumPy); returns (B,) int64.
+    """Draw one character id per row of ``logits`` (B, V) (NumPy); returns (B,) int64. The
+    temperature divides the logits (eq-charlm-temperature).
 
     ``rng`` is a ``numpy.random.Generator`` (default: a new one seeded with 0).
     """

@@ -5,22 +5,11 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import numpy as np
-
-from .. import backend
-from ..autograd import Tensor, _as_dtype
+from ..autograd import Tensor
 from . import functional as F
 from . import init
-from .module import Module, Parameter
-
-
-def _empty(shape, dtype=None, device=None) -> Parameter:
-    """An uninitialised Parameter (filled by the layer's reset_parameters)."""
-    dt = _as_dtype(dtype) or np.dtype(np.float32)
-    if dt.kind != "f":
-        raise TypeError(f"parameters must have a floating-point dtype, got {dt}")
-    xp = backend.xp_for(backend._parse_device(device))
-    return Parameter(xp.empty(shape, dtype=dt))
+from .module import Module
+from .parameter import Parameter, empty_parameter
 
 
 class Linear(Module):
@@ -37,9 +26,9 @@ class Linear(Module):
                  device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = _empty((self.out_features, self.in_features), dtype, device)
+        self.weight = empty_parameter((self.out_features, self.in_features), dtype, device)
         if bias:
-            self.bias = _empty((self.out_features,), dtype, device)
+            self.bias = empty_parameter((self.out_features,), dtype, device)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -83,7 +72,7 @@ class Embedding(Module):
             padding_idx = int(padding_idx) % self.num_embeddings
         self.padding_idx = padding_idx
         if _weight is None:
-            self.weight = _empty((self.num_embeddings, self.embedding_dim), dtype, device)
+            self.weight = empty_parameter((self.num_embeddings, self.embedding_dim), dtype, device)
             self.reset_parameters()
         else:
             w = _weight.data if isinstance(_weight, Tensor) else _weight

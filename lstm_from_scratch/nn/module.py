@@ -13,28 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, parse_to_args
-
-
-class Parameter(Tensor):
-    """A Tensor that is a learnable weight of a Module: ``requires_grad=True`` by default.
-
-    ``Parameter(tensor_or_array)`` shares memory with its argument, as in PyTorch.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, data=None, requires_grad: bool = True):
-        if data is None:
-            data = np.empty((0,), dtype=np.float32)
-        elif isinstance(data, Tensor):
-            data = data.data
-        elif not hasattr(data, "dtype") or isinstance(data, np.generic):
-            raise TypeError(f"Parameter() wraps a Tensor or an array, got {type(data).__name__} "
-                            "(build one with lfs.tensor(...) first)")
-        super().__init__(data, requires_grad=requires_grad)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
+from .parameter import Parameter, empty_parameter, zero_grads  # noqa: F401  (their old home)
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -240,13 +219,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True):
         """Forget the gradients of every parameter (``.grad = None``, as PyTorch's default)."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = Tensor(backend.get_array_module(p.data).zeros_like(p.grad.data))
+        zero_grads(self.parameters(), set_to_none)
 
     # -- devices and dtypes ----------------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):

@@ -54,7 +54,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False) -> Tensor:
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False) -> Tensor:
-    """Rescale the gradients of ``parameters`` so that their total norm is at most ``max_norm``.
+    """Rescale the gradients of ``parameters`` so that their total norm is at most ``max_norm``
+    (eq-clip, eq-train-clip).
 
     The total norm is taken over all gradients together; when it exceeds ``max_norm`` every
     gradient is multiplied by ``max_norm / (total_norm + 1e-6)`` (PyTorch's formula).

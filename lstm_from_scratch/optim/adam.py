@@ -8,7 +8,8 @@ from .optimizer import Optimizer, check_hyper
 
 
 class Adam(Optimizer):
-    r"""``torch.optim.Adam``'s update, for each parameter p with gradient g, at step t:
+    r"""``torch.optim.Adam``'s update (eq-train-adam), for each parameter p with gradient g, at
+    step t:
 
         g <- g + weight_decay * p                (L2 penalty; AdamW decays p instead)
         m <- beta1 m + (1 - beta1) g             v <- beta2 v + (1 - beta2) g^2

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, enable_grad, increment_version
+from ..nn.parameter import zero_grads
 
 
 class _Required:
@@ -81,14 +82,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient: ``.grad = None`` (default) or zeros."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad = Tensor(backend.get_array_module(p.data).zeros_like(p.data))
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter with a gradient. ``closure``, if given, is called

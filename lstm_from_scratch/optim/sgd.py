@@ -5,7 +5,7 @@ from .optimizer import Optimizer, check_hyper, required
 
 
 class SGD(Optimizer):
-    r"""``torch.optim.SGD``'s update, for each parameter p with gradient g:
+    r"""``torch.optim.SGD``'s update (eq-train-momentum), for each parameter p with gradient g:
 
         g <- g + weight_decay * p                          (L2 penalty, if weight_decay)
         b <- g (first step), else momentum * b + (1 - dampening) * g
