@@ -9,7 +9,8 @@ and an LSTM built from its gate primitives, with PyTorch's names and conventions
 """
 from . import cpu  # noqa: F401  (malloc tuning, the sigmoid formulation, BLAS threads: cpu.py)
 from . import backend
-from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad,
+                       set_grad_enabled)
 from .backend import get_device, gpu_available, manual_seed, set_device
 from .functional import *  # noqa: F401,F403  (the primitives: lfs.exp, lfs.matmul, ...)
 from .functional import __all__ as _functional_all
@@ -33,4 +34,5 @@ __all__ = ["Function", "Tensor", "backend", "enable_grad", "float16", "float32",
            "get_device", "gpu_available", "grad", "gradcheck", "gradgradcheck", "nn",
            "data", "forecast", "io", "optim", "train",
            "GradcheckError", "is_grad_enabled", "manual_seed", "no_grad", "set_device",
+           "set_grad_enabled",
            *_functional_all]

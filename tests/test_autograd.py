@@ -413,3 +413,19 @@ def test_backward_create_graph_keeps_the_graph_for_a_second_derivative():
     first.sum().backward()
     t = np.tanh(np.array([0.3, -1.2]))
     np.testing.assert_allclose(x.grad.numpy(), -2 * t * (1 - t * t), rtol=1e-12)
+
+
+def test_set_grad_enabled_as_a_call_and_as_a_block_as_in_pytorch():
+    x = lfs.tensor([1.0, 2.0], requires_grad=True)
+    with lfs.set_grad_enabled(False):
+        assert not lfs.is_grad_enabled() and not (x * 2).requires_grad
+    assert lfs.is_grad_enabled() and (x * 2).requires_grad
+    lfs.set_grad_enabled(False)                      # a plain call sets the mode
+    try:
+        assert not (x * 2).requires_grad
+        with lfs.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not lfs.is_grad_enabled()             # the block restored the mode it found
+    finally:
+        lfs.set_grad_enabled(True)
+    assert lfs.is_grad_enabled()
