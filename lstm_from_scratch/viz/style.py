@@ -18,7 +18,12 @@ GATE_COLORS = {
     "x": "#555555",   # input: grey
 }
 # Models compared across chapters keep their colours too.
-MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999"}
+# Variants of one model that appear side by side get colours of their own (from Paul Tol's
+# palette, distinct from the gate colours): "LSTM, forget bias 1" is not the gate f.
+MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999",
+                "LSTM, forget bias 1": "#882255", "LSTM, no forget gate": "#332288"}
+# Floating-point precisions compared in one figure (chapter 3); not gate colours either.
+DTYPE_COLORS = {"float32": "#882255", "float64": "#332288"}
 
 
 def use_book_style() -> None:
