@@ -44,12 +44,14 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    if not os.path.isdir("{CLONE}"):
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}",
-                        "{url}", "{CLONE}"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{CLONE}[mpi]"],
+    repo = "{url}"
+    branch, clone = "{branch}", "{CLONE}"
+    if not os.path.isdir(clone):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", branch, repo, clone],
                        check=True)
-    os.chdir("{CLONE}/book")       # where the chapters find their data files'''
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", clone + "[mpi]"],
+                       check=True)
+    os.chdir(clone + "/book")       # where the chapters find their data files'''
 
 
 def make_cell(source: str) -> dict:

@@ -331,7 +331,7 @@ class MSELoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Callable wrapper of :func:`cross_entropy` with fixed options."""
+    """Callable wrapper of :func:`.cross_entropy` with fixed options."""
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         _check_reduction(reduction, "CrossEntropyLoss")
@@ -344,7 +344,7 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Callable wrapper of :func:`nll_loss` with fixed options."""
+    """Callable wrapper of :func:`.nll_loss` with fixed options."""
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         _check_reduction(reduction, "NLLLoss")
@@ -356,7 +356,7 @@ class NLLLoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Callable wrapper of :func:`binary_cross_entropy_with_logits` with fixed options."""
+    """Callable wrapper of :func:`.binary_cross_entropy_with_logits` with fixed options."""
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         _check_reduction(reduction, "BCEWithLogitsLoss")

@@ -306,7 +306,7 @@ class Module:
         Returns:
             ``(missing_keys, unexpected_keys)``, as PyTorch.
         Raises:
-            KeyError / ValueError naming every missing, unexpected and mis-shaped key at once.
+            ValueError: naming every missing, unexpected and mis-shaped key at once.
         """
         own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
         missing = [k for k in own if k not in state_dict]

@@ -361,6 +361,7 @@ class LSTMCell(_CellBase):
         forget_bias: added to the forget-gate block of ``bias_ih`` at initialisation
             (Jozefowicz et al. 2015 recommend 1.0).
         fused: compute the step with ``kernels.lstm_cell`` (standard variant only).
+
     Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), G = 4, or 3
     (i, g, o) without forget-gate weights; with peepholes weight_ci, [weight_cf,] weight_co (H,),
     initialised to zero.
@@ -550,12 +551,14 @@ class _RNNBase(Module):
     def forward(self, x, hx=None):
         """Run the whole sequence.
 
-        x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I).
-        hx: the initial state, (L*D, B, H) (unbatched: (L*D, H)), zeros when None; for the
-            LSTM a pair (h0, c0). L = num_layers, D = 2 if bidirectional else 1.
-        Returns output (T, B, D*H) (batch_first: (B, T, D*H); unbatched: (T, D*H)) and the
-        final state h_n (L*D, B, H) (for the LSTM the pair (h_n, c_n)); the rows of h_n are
-        ordered layer by layer, forward direction first.
+        Args:
+            x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I).
+            hx: the initial state, (L*D, B, H) (unbatched: (L*D, H)), zeros when None; for
+                the LSTM a pair (h0, c0). L = num_layers, D = 2 if bidirectional else 1.
+        Returns:
+            output (T, B, D*H) (batch_first: (B, T, D*H); unbatched: (T, D*H)) and the
+            final state h_n (L*D, B, H) (for the LSTM the pair (h_n, c_n)); the rows of h_n
+            are ordered layer by layer, forward direction first.
         """
         x, states0, unbatched = self._check_input(x, hx)
         D = 2 if self.bidirectional else 1

@@ -248,7 +248,8 @@ def draw_lstm_chain(ax=None, steps=3, gradients=False, title=None):
         box = p.box("box", (left, 0.0), (width, 3.0), "#F2F2F2", edge="0.35", lw=1.2, zorder=0)
         box.set_gid(f"chain:step{k}")
         mid = left + width / 2
-        p.text("box", (left + 0.62, 1.5), "LSTM\ncell", fontsize=10, color="0.25", zorder=4)
+        label_x = left + 0.62 if gradients else left + (width - 0.35) / 2   # clear of the arrows
+        p.text("box", (label_x, 1.5), "LSTM\ncell", fontsize=10, color="0.25", zorder=4)
         # x_t from below, h_t out of the top
         p.line("x", [(mid, -1.0), (mid, -0.08)], xc)
         p.text("x", (mid, -1.15), f"$x_{{{names[k]}}}$", va="top", fontsize=13)
