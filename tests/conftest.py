@@ -55,7 +55,7 @@ def cupy_standin(monkeypatch):
     if standin_active():
         yield sys.modules["cupy"]
         return
-    from lstm_from_scratch.kernels import _cuda, lstm
+    from lstm_from_scratch.kernels import _base, _cuda
 
     saved = {n: sys.modules.pop(n) for n in _cupy_modules()}
     sys.path.insert(0, STANDIN_DIR)
@@ -67,7 +67,7 @@ def cupy_standin(monkeypatch):
         monkeypatch.setattr(backend, "_cupy_error", None)
         monkeypatch.setattr(backend, "_rng_gpu", {})
         monkeypatch.setattr(_cuda, "_KERNELS", {})
-        monkeypatch.setattr(lstm, "_VECTORS", {})
+        monkeypatch.setattr(_base, "_VECTORS", {})
         assert backend.gpu_available()
         yield cupy
     finally:

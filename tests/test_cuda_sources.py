@@ -99,9 +99,11 @@ def test_kernel_source_compiles_with_nvrtc(name, dtype):
 
 def test_nvrtc_catches_an_error_in_a_kernel_body():
     """The compile test can fail: a misspelt variable is a compile error."""
-    body = _cuda._SPECS["lstm_forward"][2].replace("h[i] = og * th;", "h[i] = og * t_h;")
+    good = "h[i] = o_t * tanh_c;"
+    assert good in _cuda._SPECS["lstm_forward"][2]      # else the misspelling changes nothing
+    body = _cuda._SPECS["lstm_forward"][2].replace(good, "h[i] = o_t * tanh_cc;")
     log = nvrtc_compile(generated_source("lstm_forward", np.float32, body), ARCHS[0])
-    assert log is not None and "t_h" in log
+    assert log is not None and "tanh_cc" in log
 
 
 def test_launches_table_matches_the_librarys_launches(cupy_standin):

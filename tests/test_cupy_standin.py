@@ -129,6 +129,24 @@ def test_in_place_operators_keep_the_array(cp):
     assert y is x and x.tolist() == [2.0, 2.0, 2.0]
 
 
+def test_views_lead_to_the_array_that_owns_the_memory(cp):
+    # core.pyx, _view and view: v.base = self.base if self.base is not None else self
+    a = cp.arange(6, dtype=np.float64)
+    assert a.base is None
+    v = a[1:]
+    assert v.base is a and v[1:].base is a             # the owner, never another view
+    m = a.reshape(2, 3)
+    assert m.base is a and m.T.base is a and m[0].base is a and m.view().base is a
+    e = a[2]                                           # integers: a 0-d view, not a copy
+    assert e.ndim == 0 and e.base is a
+    e += 10.0
+    assert a.tolist() == [0.0, 1.0, 12.0, 3.0, 4.0, 5.0]
+    for fresh in (a + 1, a.copy(), a[[0, 1]], cp.asarray(np.ones(2)), cp.zeros(2),
+                  m.T.copy()):
+        assert fresh.base is None
+    assert cp.asarray(a) is a and a.astype(np.float64, copy=False) is a
+
+
 def test_generators_give_device_arrays(cp):
     g = cp.random.default_rng(0)
     for a in (g.standard_normal((2, 3), dtype=np.float32), g.random(4, dtype=np.float32)):

@@ -44,6 +44,47 @@ def test_copy_task_layout():
     assert np.array_equal(x, data.copy_task(6, seq_len=5, delay=7, n_symbols=4, seed=0)[0])
 
 
+def test_copy_task_is_arjovskys_form():
+    """Their T: 10 symbols of 8, T - 1 blanks, the marker, 10 blanks (T + 20 steps); the
+    memoryless baseline 10 log(8) / (T + 20) per step."""
+    T = 30
+    x, y = data.copy_task(2000, delay=T, seed=1)
+    assert x.shape == (2000, T + 20)
+    assert np.all(x[:, T + 9] == 9) and np.all(x[:, 10:T + 9] == 0) and np.all(x[:, T + 10:] == 0)
+    assert set(np.unique(x[:, :10])) == set(range(1, 9))
+    # the baseline: blanks where the target is always blank, uniform over the 8 symbols after
+    p = np.zeros((T + 20, 10))
+    p[: T + 10, 0] = 1
+    p[T + 10:, 1:9] = 1 / 8
+    ce = -np.log(p[np.arange(T + 20), y]).mean()
+    assert abs(ce - 10 * np.log(8) / (T + 20)) < 1e-12
+
+
+def test_temporal_order_task():
+    T = 100
+    x, y = data.temporal_order(4000, T, seed=5)
+    assert x.shape == (4000, T) and y.shape == (4000,) and x.dtype == y.dtype == np.int64
+    tokens = data.TEMPORAL_ORDER_TOKENS
+    assert np.all(x[:, 0] == tokens.index("E")) and np.all(x[:, -1] == tokens.index("B"))
+    relevant = (x == tokens.index("X")) | (x == tokens.index("Y"))
+    assert np.all(relevant.sum(axis=1) == 2)
+    t1, t2 = (np.nonzero(relevant)[1].reshape(-1, 2)).T
+    assert t1.min() == 10 and t1.max() == 20 and t2.min() == 50 and t2.max() == 60   # as in 1997
+    middle = np.delete(x, [0, T - 1], axis=1)
+    assert np.all(relevant[:, 1:-1] | (middle <= 3))                   # else a, b, c, d
+    first = x[np.arange(4000), t1] == tokens.index("Y")
+    second = x[np.arange(4000), t2] == tokens.index("Y")
+    np.testing.assert_array_equal(y, 2 * first + second)               # XX 0, XY 1, YX 2, YY 3
+    assert np.all(np.bincount(y, minlength=4) > 900)                   # balanced classes
+    assert np.array_equal(x, data.temporal_order(4000, T, seed=5)[0])
+    x40, _ = data.temporal_order(500, 40, seed=0)
+    pos = np.nonzero((x40 == 4) | (x40 == 5))[1].reshape(-1, 2)
+    assert pos[:, 0].min() >= 4 and pos[:, 0].max() <= 8 and pos[:, 1].min() >= 20 \
+        and pos[:, 1].max() <= 24
+    with pytest.raises(ValueError, match="seq_len must be at least 10, got 5"):
+        data.temporal_order(3, 5)
+
+
 # ---- text --------------------------------------------------------------------------------------------------
 def test_stdlib_text_is_deterministic_source():
     t = data.stdlib_text(modules=("textwrap",))

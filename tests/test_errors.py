@@ -157,6 +157,21 @@ def test_where_condition_must_be_boolean():
         lfs.where(lfs.tensor([1, 0]), lfs.zeros(2), lfs.ones(2))
 
 
+def test_masked_fill_errors_name_the_argument():
+    x = lfs.zeros(2, 3)
+    with pytest.raises(TypeError, match="mask must be boolean, got dtype int64"):
+        x.masked_fill(np.array([[1, 0, 1], [0, 0, 0]]), 0.0)
+    with pytest.raises(ValueError, match=r"mask of shape \(3, 3\) does not broadcast to the "
+                                         r"shape \(2, 3\)"):
+        x.masked_fill(np.zeros((3, 3), dtype=bool), 0.0)
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 2, 3\)"):   # never enlarges x
+        x.masked_fill(np.zeros((4, 2, 3), dtype=bool), 0.0)
+    with pytest.raises(TypeError, match="value must be a Python number"):
+        x.masked_fill(np.zeros(3, dtype=bool), lfs.ones(3))
+    with pytest.raises(TypeError, match="x must be a Tensor"):
+        lfs.masked_fill(np.zeros(3), np.zeros(3, dtype=bool), 0.0)
+
+
 def test_clip_needs_a_bound():
     with pytest.raises(ValueError, match="min and max"):
         lfs.clip(lfs.zeros(2))

@@ -294,12 +294,12 @@ def test_gradcheck_detects_a_wrong_backward(monkeypatch):
     """The gradcheck above can fail: break one factor of the backward and it must."""
     from lstm_from_scratch.kernels import lstm as klstm
 
-    original = klstm.LSTMFused._prepare_factors
+    original = klstm.LSTMFused._factors
 
     def broken(self):
         original(self)
         self.K = self.K * 1.01                     # every factor 1% off
-    monkeypatch.setattr(klstm.LSTMFused, "_prepare_factors", broken)
+    monkeypatch.setattr(klstm.LSTMFused, "_factors", broken)
     args = make_args(4, T=3, B=2, I=3, H=2, seed=7)
     assert not lfs.gradcheck(kernels.lstm_sequence, args, atol=1e-7, rtol=1e-6,
                              raise_exception=False)
@@ -428,3 +428,50 @@ def test_gpu_equals_primitives_float64():
                            (kernels.gru_sequence, gru_ref, 3)):
         args = make_args(gates, device="gpu")
         assert_close_all(grads_of(fn, args), grads_of(ref, args), rounding_tol, fn.__name__)
+
+
+# ---- the work buffers: explicit ownership ---------------------------------------------------
+def test_workspace_owns_its_buffers_until_the_node_is_freed():
+    """A node's buffers are never handed to another call while the node holds them; they go
+    back to the free list when the engine frees the node, and the next call reuses them. The
+    output is never a view of a pooled buffer."""
+    from lstm_from_scratch.kernels import _workspace
+    kernels.clear_workspace()
+    args = make_args(4, seed=31, device="cpu")
+    out, h_n, c_n = kernels.lstm_sequence(*args)
+    node = out.creator
+    held = {id(b) for b in node.ws.held}
+    assert held, "the forward took no buffer from its workspace"
+    assert id(out.data.base) not in held and id(out.data) not in held
+    out2 = kernels.lstm_sequence(*make_args(4, seed=32, device="cpu"))[0]       # node 1 still alive
+    assert held.isdisjoint(id(b) for b in out2.creator.ws.held)
+    free = lambda: {id(b) for bufs in _workspace._FREE.values() for b in bufs}   # noqa: E731
+    assert held.isdisjoint(free())
+    (out.sum() + c_n.sum()).backward()              # the engine frees node 1: buffers return
+    assert held <= free()
+    out3 = kernels.lstm_sequence(*make_args(4, seed=33, device="cpu"))[0]
+    assert held & {id(b) for b in out3.creator.ws.held}          # ... and are reused
+    kernels.clear_workspace()
+    assert not free()
+
+
+def test_workspace_switched_off_allocates_fresh_buffers(monkeypatch):
+    from lstm_from_scratch.kernels import _workspace
+    monkeypatch.setattr(_workspace, "ENABLED", False)
+    args = make_args(4, seed=34, device="cpu")
+    out = kernels.lstm_sequence(*args)[0]
+    assert out.creator.ws.held == []
+    assert_close_all(grads_of(kernels.lstm_sequence, args), grads_of(lstm_ref, args), 1e-12,
+                     "lstm_sequence without the pool")
+
+
+@pytest.mark.parametrize("via_tanh", [False, True], ids=["exp", "tanh"])
+def test_both_gate_formulations_equal_the_primitives(via_tanh, monkeypatch):
+    """The fused LSTM computes its gates from one exp or one tanh pass (whichever is faster
+    on the CPU): both are exact formulations."""
+    from lstm_from_scratch import cpu as _cpu
+    monkeypatch.setattr(_cpu, "SIGMOID_VIA_TANH", via_tanh)
+    for bias, states in ((True, 2), (False, 0)):
+        args = make_args(4, bias, states, seed=35, device="cpu")
+        assert_close_all(grads_of(kernels.lstm_sequence, args), grads_of(lstm_ref, args), 1e-12,
+                         f"lstm_sequence, gates via {'tanh' if via_tanh else 'exp'}")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lstm_from_scratch as lfs
+from lstm_from_scratch.nn.rnn import lstm_step
 from lstm_from_scratch import nn
 
 try:
@@ -334,6 +335,14 @@ VARIANTS = {
     "peephole_no_forget": {"peephole": True, "forget_gate": False},
     "tanh_gates_sigmoid_candidate": {"gate_activation": "tanh", "candidate_activation": "sigmoid"},
     "identity_cell_activation": {"cell_activation": "identity"},
+    "no_output_gate": {"output_gate": False},
+    "no_output_gate_coupled_peephole": {"output_gate": False, "coupled": True, "peephole": True},
+    "multiplicative": {"cell_update": "multiply"},
+    "no_input_gate": {"input_gate": False},
+    "no_input_gate_no_forget_peephole": {"input_gate": False, "forget_gate": False,
+                                         "peephole": True},
+    "multiplicative_no_forget_peephole": {"cell_update": "multiply", "forget_gate": False,
+                                          "peephole": True},
 }
 
 _NP_ACT = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
@@ -347,17 +356,18 @@ def _reference_lstm_step(opts, x, h, c, p):
     squash = _NP_ACT[opts.get("cell_activation", "tanh")]
     forget, coupled, peep = opts.get("forget_gate", True), opts.get("coupled", False), \
         opts.get("peephole", False)
+    out_gate, update = opts.get("output_gate", True), opts.get("cell_update", "add")
+    in_gate = opts.get("input_gate", True)
     z = x @ p["weight_ih"].T + h @ p["weight_hh"].T
     if "bias_ih" in p:
         z = z + p["bias_ih"] + p["bias_hh"]
-    blocks = np.split(z, 4 if (forget and not coupled) else 3, axis=-1)
-    if forget and not coupled:
-        zi, zf, zg, zo = blocks
-    else:
-        (zi, zg, zo), zf = blocks, None
-    if peep:
+    names = (["i"] if in_gate else []) + (["f"] if forget and not coupled else []) + ["g"] \
+        + (["o"] if out_gate else [])
+    blocks = dict(zip(names, np.split(z, len(names), axis=-1)))
+    zi, zf, zg, zo = (blocks.get(k) for k in "ifgo")
+    if peep and in_gate:
         zi = zi + p["weight_ci"] * c
-    i = act(zi)
+    i = act(zi) if in_gate else 1.0
     g = cand(zg)
     if coupled:
         f = 1 - i
@@ -365,7 +375,9 @@ def _reference_lstm_step(opts, x, h, c, p):
         f = np.ones_like(i)
     else:
         f = act(zf + (p["weight_cf"] * c if peep else 0))
-    c_new = f * c + i * g
+    c_new = f * c + i * g if update == "add" else (f * c) * (i * g)
+    if not out_gate:
+        return squash(c_new), c_new
     o = act(zo + (p["weight_co"] * c_new if peep else 0))
     return o * squash(c_new), c_new
 
@@ -426,7 +438,8 @@ def test_lstm_cell_second_derivatives():
 
 
 @pytest.mark.parametrize("name", ["no_forget_gate", "coupled", "peephole", "peephole_coupled",
-                                  "tanh_gates_sigmoid_candidate"])
+                                  "tanh_gates_sigmoid_candidate", "no_output_gate_coupled_peephole",
+                                  "multiplicative", "no_input_gate"])
 def test_lstm_layer_variant_equals_cell_loop(name):
     """A stacked bidirectional variant LSTM against the variant cell run by hand."""
     opts = VARIANTS[name]
@@ -474,8 +487,19 @@ def test_variant_parameters():
         "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ci_l0", "weight_co_l0",
         "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
         "bias_hh_l0_reverse", "weight_ci_l0_reverse", "weight_co_l0_reverse"]
+    assert names(nn.LSTMCell(I, H, output_gate=False, peephole=True)) == [
+        ("weight_ih", (3 * H, I)), ("weight_hh", (3 * H, H)), ("bias_ih", (3 * H,)),
+        ("bias_hh", (3 * H,)), ("weight_ci", (H,)), ("weight_cf", (H,))]
+    assert [n for n, _ in names(nn.LSTM(I, H, coupled=True, output_gate=False, peephole=True))] \
+        == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ci_l0"]
+    assert nn.LSTM(I, H, cell_update="multiply").weight_ih_l0.shape == (4 * H, I)
+    assert names(nn.LSTMCell(I, H, input_gate=False, forget_gate=False, peephole=True)) == [
+        ("weight_ih", (2 * H, I)), ("weight_hh", (2 * H, H)), ("bias_ih", (2 * H,)),
+        ("bias_hh", (2 * H,)), ("weight_co", (H,))]
     assert repr(nn.LSTM(I, H, peephole=True, gate_activation="tanh")) == \
         "LSTM(3, 4, peephole=True, gate_activation='tanh')"
+    assert repr(nn.LSTMCell(I, H, output_gate=False, cell_update="multiply")) == \
+        "LSTMCell(3, 4, output_gate=False, cell_update='multiply')"
     assert repr(nn.LSTMCell(I, H, forget_bias=1.0)) == "LSTMCell(3, 4, forget_bias=1.0)"
 
 
@@ -516,6 +540,77 @@ def test_variant_argument_errors():
         nn.LSTMCell(I, H, gate_activation="softsign")
     with pytest.raises(ValueError, match="coupled"):
         nn.LSTM(I, H, coupled=True, forget_gate=False)
+    with pytest.raises(ValueError, match="cell_update must be 'add' or 'multiply', got 'mul'"):
+        nn.LSTM(I, H, cell_update="mul")
+    with pytest.raises(ValueError, match="fused=True.*output_gate=False"):
+        nn.LSTM(I, H, output_gate=False, fused=True)
+    with pytest.raises(ValueError, match="coupled.*input_gate=False"):
+        nn.LSTM(I, H, coupled=True, input_gate=False)
+
+
+def test_forget_bias_without_input_gate_goes_to_the_forget_block():
+    lfs.manual_seed(5)
+    plain = nn.LSTM(I, H, input_gate=False)
+    lfs.manual_seed(5)
+    biased = nn.LSTM(I, H, input_gate=False, forget_bias=1.0)
+    diff = biased.bias_ih_l0.numpy() - plain.bias_ih_l0.numpy()
+    np.testing.assert_allclose(diff, np.r_[np.ones(H), np.zeros(2 * H)], atol=1e-6)
+
+
+def test_no_output_gate_shows_the_squashed_cell():
+    """o_t = 1: h_t is tanh(c_t) exactly, for every input."""
+    cell = nn.LSTMCell(I, H, output_gate=False, dtype=lfs.float64)
+    _randomise(cell, 31)
+    rng = _rng(32)
+    h_t, c_t = cell(lfs.tensor(rng.standard_normal((B, I))),
+                    (lfs.tensor(rng.standard_normal((B, H))), lfs.tensor(rng.standard_normal((B, H)))))
+    np.testing.assert_array_equal(h_t.numpy(), np.tanh(c_t.numpy()))
+
+
+def test_multiplicative_update_stays_at_zero_from_zero():
+    """c_t = (f c_{t-1}) (i g): from c_0 = 0 the memory never leaves 0; from c_0 = 1 it moves."""
+    lfs.manual_seed(33)
+    layer = nn.LSTM(I, H, cell_update="multiply", dtype=lfs.float64)
+    x = lfs.tensor(_rng(34).standard_normal((T, B, I)))
+    out, (h_n, c_n) = layer(x)
+    assert np.all(c_n.numpy() == 0) and np.all(out.numpy() == 0)
+    ones = lfs.ones(1, B, H, dtype=lfs.float64)
+    _, (_, c_n) = layer(x, (lfs.zeros(1, B, H, dtype=lfs.float64), ones))
+    assert np.all(np.abs(c_n.numpy()) > 0) and np.all(np.abs(c_n.numpy()) < 1)
+
+
+@pytest.mark.parametrize("name", ["standard", "peephole", "no_output_gate_coupled_peephole",
+                                  "multiplicative", "no_input_gate_no_forget_peephole"])
+def test_lstm_step_on_a_stack_of_models(name):
+    """Weights stacked along a leading axis (S, G*H, H) run S independent models at once: each
+    slice equals the step of its own cell, and so do the gradients."""
+    opts, S = VARIANTS[name], 3
+    cells = []
+    for s in range(S):
+        cell = nn.LSTMCell(I, H, dtype=lfs.float64, **opts)
+        _randomise(cell, 40 + s)
+        cells.append(cell)
+    rng = _rng(35)
+    x, h, c = (rng.standard_normal((S, B, n)) for n in (I, H, H))
+    stacked = {n: lfs.tensor(np.stack([dict(cl.named_parameters())[n].numpy() for cl in cells]),
+                             requires_grad=True) for n, _ in cells[0].named_parameters()}
+    gates_x = lfs.matmul(lfs.tensor(x), stacked["weight_ih"].swapaxes(-1, -2)) \
+        + stacked["bias_ih"].reshape(S, 1, -1)
+    peep = None
+    if opts.get("peephole"):
+        peep = tuple(stacked[p].reshape(S, 1, H) if p in stacked else None
+                     for p in ("weight_ci", "weight_cf", "weight_co"))
+    h_t, c_t = lstm_step(cells[0].variant, gates_x, lfs.tensor(h), lfs.tensor(c),
+                         stacked["weight_hh"], stacked["bias_hh"], peep)
+    (h_t * h_t).sum().backward()
+    for s, cell in enumerate(cells):
+        h_s, c_s = cell(lfs.tensor(x[s]), (lfs.tensor(h[s]), lfs.tensor(c[s])))
+        np.testing.assert_allclose(h_t.numpy()[s], h_s.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c_t.numpy()[s], c_s.numpy(), rtol=1e-12, atol=1e-12)
+        (h_s * h_s).sum().backward()
+        for n, p in cell.named_parameters():
+            np.testing.assert_allclose(stacked[n].grad.numpy()[s], p.grad.numpy(), rtol=1e-10,
+                                       atol=1e-12, err_msg=n)
 
 
 # ---- the fused path ---------------------------------------------------------------------------

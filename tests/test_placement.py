@@ -108,10 +108,38 @@ def test_tensors_on_two_devices_name_the_argument(cupy_standin):
 def test_host_data_still_meets_gpu_tensors(gpu_default):
     """The other direction is no error: host data is a constant, copied to the device."""
     x = lfs.tensor([1.0, 2.0], requires_grad=True)
-    y = x * np.array([3.0, 4.0]) + [1.0, 1.0]
-    y.backward(np.ones(2))
+    y = x * np.array([3.0, 4.0], dtype=np.float32) + [1.0, 1.0]
+    y.backward(np.ones(2, np.float32))
     assert y.device == "gpu" and x.grad.numpy().tolist() == [3.0, 4.0]
     assert x[np.array([1])].numpy().tolist() == [2.0]
+
+
+def test_inplace_writes_copy_host_data_to_the_device(gpu_default):
+    """copy_, fill_ and x[i] = v with host data write into a GPU tensor (the data goes to the
+    device first, as torch's copy_ across devices; CuPy refuses a host array in a slice
+    assignment); a CuPy array for a CPU tensor is refused, naming both devices."""
+    x = lfs.zeros(3)
+    v0 = x._version
+    x.copy_(np.array([9.0, 8.0, 7.0]))                  # float64 values, cast as torch's copy_
+    assert x.numpy().tolist() == [9.0, 8.0, 7.0] and x.dtype == np.float32
+    x.copy_([1.0, 2.0, 3.0])
+    assert x.numpy().tolist() == [1.0, 2.0, 3.0]
+    x[1:] = np.array([5.0, 6.0], dtype=np.float32)
+    x[0] = np.float32(4.0)
+    assert x.numpy().tolist() == [4.0, 5.0, 6.0]
+    x.fill_(np.array(2.0))
+    assert x.numpy().tolist() == [2.0, 2.0, 2.0] and x.device == "gpu"
+    assert x._version == v0 + 5
+    y = lfs.zeros(2, requires_grad=True) * 1.0           # recorded: the graph path
+    y.copy_(np.array([1.0, 2.0]))
+    y[0] = np.array(3.0)
+    assert y.numpy().tolist() == [3.0, 2.0] and y.device == "gpu"
+    cpu = lfs.zeros(2, device="cpu")
+    for op in (lambda: cpu.copy_(gpu_default.ones(2)), lambda: cpu.__setitem__(
+            slice(None), gpu_default.ones(2))):
+        with pytest.raises(RuntimeError, match=r"on 'gpu'.* on 'cpu'"):
+            op()
+    assert cpu.numpy().tolist() == [0.0, 0.0]
 
 
 # ---- 4. optimizer state made before model.to("gpu") follows its parameter ---------------------

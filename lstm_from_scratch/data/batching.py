@@ -18,6 +18,15 @@ def _check_arrays(arrays):
     return arrays, n
 
 
+def _check_batch_size(batch_size):
+    """A positive int (PyTorch's DataLoader refuses others when it is built, too)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
+            batch_size < 1:
+        raise ValueError(f"batch_size should be a positive integer value, but got "
+                         f"batch_size={batch_size!r}")
+    return int(batch_size)
+
+
 def iterate_minibatches(arrays, batch_size: int, shuffle: bool = True, seed=None, rng=None,
                         drop_last: bool = False):
     """Yield tuples of aligned minibatches ``(a[idx], b[idx], ...)``.
@@ -29,8 +38,7 @@ def iterate_minibatches(arrays, batch_size: int, shuffle: bool = True, seed=None
     """
     single = hasattr(arrays, "shape")
     arrays, n = _check_arrays((arrays,) if single else arrays)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = _check_batch_size(batch_size)
     order = make_rng(seed, rng).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
@@ -62,7 +70,7 @@ class DataLoader:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle "
                              "(the sampler decides the order)")
         self.batch_size, self.shuffle, self.seed, self.drop_last = \
-            batch_size, shuffle, seed, drop_last
+            _check_batch_size(batch_size), shuffle, seed, drop_last
         self.sampler = sampler
         self.epoch = 0
 

@@ -17,8 +17,8 @@ which launches the two workers below under ``mpiexec`` and collects what they me
 
 Both are launched with one BLAS thread per process (``OPENBLAS_NUM_THREADS=1``), so P
 processes use P cores. The model is built by :func:`build_char_lm` on the data of
-:func:`char_lm_data`; both are written to be replaced by chapter 7's model and data once
-that chapter's experiment module exists (same signature: vocabulary size in, Module out).
+:func:`char_lm_data`: chapter 7's model class (:class:`lfs.lm.CharLM`), trained here on the
+standard library's source (chapter 7 trains it on Python's help topics).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import data, nn, optim
+from .. import data, lm, nn, optim
 from ..functional import tensor
 from .provenance import provenance, write_results
 
@@ -47,24 +47,19 @@ TRAIN = dict(seq_len=64, global_batch=32, lr=3e-3, seed=0, dtype="float32")
 
 
 # ---- model and data -----------------------------------------------------------------------------
-class CharLM(nn.Module):
-    """Characters in, next-character logits out: (B, T) ids -> (B, T, V)."""
+class CharLM(lm.CharLM):
+    """Chapter 7's language model (:class:`lfs.lm.CharLM`: embedding -> LSTM -> linear) with a
+    forward that returns the logits only, (B, T) ids -> (B, T, V): every step here starts from
+    a zero state, and the wrapped module's output is all that DDP passes on."""
 
-    def __init__(self, vocab_size, embedding_dim=32, hidden_size=128, num_layers=2):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,
-                            fused=True)
-        self.head = nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, x, state=None):
-        out, state = self.lstm(self.embed(x), state)
-        return self.head(out)
+    def forward(self, ids, state=None):
+        return super().forward(ids, state)[0]
 
 
 def build_char_lm(vocab_size, embedding_dim=32, hidden_size=128, num_layers=2):
-    """The language model of the measured run (to be replaced by chapter 7's builder)."""
-    return CharLM(vocab_size, embedding_dim, hidden_size, num_layers)
+    """Chapter 7's model at this chapter's size, with the fused LSTM and PyTorch's
+    initialisation (forget bias 0)."""
+    return CharLM(vocab_size, embedding_dim, hidden_size, num_layers, cell="lstm", fused=True)
 
 
 def char_lm_data(seq_len):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, increment_version
 
 
 def _check(tensor, op):
@@ -21,6 +21,7 @@ def _check(tensor, op):
 
 def _fill(tensor, values):
     tensor.data[...] = values
+    increment_version(tensor)           # an in-place write, as torch's init functions
     return tensor
 
 
@@ -55,6 +56,18 @@ def zeros_(tensor):
 
 def ones_(tensor):
     return constant_(tensor, 1.0)
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix (ones on the main diagonal, zeros elsewhere;
+    rectangular shapes too), as ``torch.nn.init.eye_``. Le et al. (2015) start a ReLU RNN's
+    recurrent weights here (the IRNN)."""
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got shape "
+                         f"{tensor.shape}")
+    xp = backend.get_array_module(tensor.data)
+    return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -124,7 +137,7 @@ def orthogonal_(tensor, gain: float = 1.0):
         raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {tensor.shape}")
     xp = backend.get_array_module(tensor.data)
     rows = tensor.shape[0]
-    cols = tensor.size // rows
+    cols = tensor.numel() // rows
     g = backend.rng(tensor.device)
     flat = g.standard_normal((rows, cols), dtype=tensor.dtype)
     if rows < cols:

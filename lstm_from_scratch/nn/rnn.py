@@ -9,8 +9,9 @@ adds the suffix ``_reverse``. Everything is initialised from U(-1/sqrt(H), 1/sqr
 
 The LSTM also comes in the variants the book's ablations compare (``LSTMVariant``): without
 forget gate (the 1997 LSTM), with coupled input and forget gates, with peepholes, with other
-gate/candidate/cell activations, and with a forget-gate bias at initialisation. Only the
-default is in PyTorch; the default equals PyTorch exactly.
+gate/candidate/cell activations, without input or output gate, with a multiplicative cell
+update, and with a forget-gate bias at initialisation. Only the default is in PyTorch; the default equals
+PyTorch exactly.
 
 ``fused=True`` runs the same model through ``lstm_from_scratch.kernels`` (one graph node per
 step or per sequence instead of a dozen primitives): the same numbers, faster.
@@ -24,8 +25,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, _as_dtype
-from ..functional import chunk, concat, linear, relu, sigmoid, split, stack, tanh, zeros
+from ..autograd import Function, Tensor, _as_dtype, increment_version
+from ..functional import (chunk, concat, linear, matmul, relu, sigmoid, split, stack, tanh,
+                          zeros)
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -40,7 +42,14 @@ _ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "identity": _ide
 
 def _affine(x, weight, bias):
     """x W^T + b as one node (``linear``); x: (B, in), weight: (out, in), bias: (out,) or
-    None -> (B, out). ``LSTMCell.forward`` writes the same product out symbol by symbol."""
+    None -> (B, out). ``LSTMCell.forward`` writes the same product out symbol by symbol.
+
+    A weight of shape (S, out, in) is a stack of S independent models (the experiments train
+    several seeds as one, ``experiments.stacked``): then x is (S, B, in), bias (S, out) or None,
+    and the result (S, B, out) is each model's own product."""
+    if weight.ndim == 3:
+        y = matmul(x, weight.swapaxes(-1, -2))
+        return y if bias is None else y + bias.reshape(bias.shape[0], 1, bias.shape[1])
     return linear(x, weight, bias)
 
 
@@ -59,6 +68,13 @@ class LSTMVariant:
         gate_activation: the squashing of i, f, o ("sigmoid", "tanh", "relu", "identity").
         candidate_activation: the squashing of the candidate g_t.
         cell_activation: the squashing of c_t in h_t = o_t * act(c_t).
+        input_gate: False gives i_t = 1, so the candidate is written in full at every step
+            (the "no input gate" variant of Greff et al. 2017). There are no input-gate weights.
+        output_gate: False gives o_t = 1, so h_t = act(c_t) (the "no output gate" variant of
+            Greff et al. 2017). There are no output-gate weights.
+        cell_update: "add" (c_t = f_t * c_{t-1} + i_t * g_t) or "multiply"
+            (c_t = (f_t * c_{t-1}) * (i_t * g_t): the kept memory and the new content
+            multiplied instead of added; from c_0 = 0 it stays 0, so start it elsewhere).
     """
 
     forget_gate: bool = True
@@ -67,6 +83,9 @@ class LSTMVariant:
     gate_activation: str = "sigmoid"
     candidate_activation: str = "tanh"
     cell_activation: str = "tanh"
+    output_gate: bool = True
+    cell_update: str = "add"
+    input_gate: bool = True
 
     def __post_init__(self):
         for name in ("gate_activation", "candidate_activation", "cell_activation"):
@@ -76,15 +95,33 @@ class LSTMVariant:
         if self.coupled and not self.forget_gate:
             raise ValueError("coupled=True defines the forget gate as 1 - i_t; it cannot be "
                              "combined with forget_gate=False")
+        if self.coupled and not self.input_gate:
+            raise ValueError("coupled=True defines the forget gate as 1 - i_t; it cannot be "
+                             "combined with input_gate=False")
+        if self.cell_update not in ("add", "multiply"):
+            raise ValueError(f"cell_update must be 'add' or 'multiply', got {self.cell_update!r}")
 
     @property
     def has_forget_weights(self) -> bool:
-        """Whether the gate blocks include f (else they are i, g, o)."""
+        """Whether the gate blocks include f (else they are i, g[, o])."""
         return self.forget_gate and not self.coupled
 
     @property
+    def gate_names(self) -> tuple:
+        """The blocks of the weights, in order: ("i", "f", "g", "o") less the absent gates."""
+        return tuple(k for k, present in (("i", self.input_gate), ("f", self.has_forget_weights),
+                                          ("g", True), ("o", self.output_gate)) if present)
+
+    @property
     def num_gates(self) -> int:
-        return 4 if self.has_forget_weights else 3
+        return len(self.gate_names)
+
+    @property
+    def peephole_names(self) -> tuple:
+        """The peephole weights of this variant ("weight_ci", ...), empty without peepholes."""
+        if not self.peephole:
+            return ()
+        return tuple(f"weight_c{k}" for k in self.gate_names if k != "g")
 
     @property
     def is_standard(self) -> bool:
@@ -100,33 +137,42 @@ class LSTMVariant:
 def lstm_step(variant, gates_x, h, c, weight_hh, bias_hh, peepholes=None):
     """One LSTM step of any variant, from the input projection ``gates_x = x W_ih^T + b_ih``.
 
-    gates_x: (B, G*H); h, c: (B, H); peepholes: (w_ci, w_cf or None, w_co), each (H,), or
-    None. Returns (h_t, c_t), each (B, H). For the standard variant these are the primitives
-    of ``LSTMCell.forward``, applied in the same order, so both give the same numbers.
+    gates_x: (B, G*H); h, c: (B, H); peepholes: (w_ci, w_cf or None, w_co or None), each
+    (H,), or None. Returns (h_t, c_t), each (B, H). For the standard variant these are the
+    primitives of ``LSTMCell.forward``, applied in the same order, so both give the same
+    numbers. (A stack of S models: gates_x (S, B, G*H), h, c (S, B, H), weight_hh (S, G*H, H),
+    bias_hh (S, G*H), peepholes (S, 1, H); see ``_affine``.)
     """
     gate = _ACTIVATIONS[variant.gate_activation]
     candidate = _ACTIVATIONS[variant.candidate_activation]
     squash = _ACTIVATIONS[variant.cell_activation]
     gates = gates_x + _affine(h, weight_hh, bias_hh)
-    if variant.has_forget_weights:
+    if variant.is_standard:
         i_t, f_t, g_t, o_t = chunk(gates, 4, axis=-1)
     else:
-        (i_t, g_t, o_t), f_t = chunk(gates, 3, axis=-1), None
+        blocks = dict(zip(variant.gate_names, chunk(gates, variant.num_gates, axis=-1)))
+        i_t, f_t, g_t, o_t = (blocks.get(k) for k in "ifgo")
     if peepholes is not None:                   # the input and forget gates look at c_{t-1}
         w_ci, w_cf, w_co = peepholes
-        i_t = i_t + w_ci * c
+        if i_t is not None:
+            i_t = i_t + w_ci * c
         if f_t is not None:
             f_t = f_t + w_cf * c
-    i_t = gate(i_t)
+    if i_t is not None:
+        i_t = gate(i_t)
     if f_t is not None:
         f_t = gate(f_t)
     g_t = candidate(g_t)
     if variant.coupled:
         f_t = 1 - i_t
-    if f_t is None:                             # 1997: nothing is ever forgotten
-        c_t = c + i_t * g_t
-    else:
-        c_t = f_t * c + i_t * g_t
+    keep = c if f_t is None else f_t * c       # f_t is None: 1997, nothing is ever forgotten
+    write = g_t if i_t is None else i_t * g_t  # i_t is None: no input gate, i_t = 1
+    if variant.cell_update == "add":
+        c_t = keep + write
+    else:                                       # the new content rescales the memory
+        c_t = keep * write
+    if o_t is None:                             # no output gate: o_t = 1
+        return squash(c_t), c_t
     if peepholes is not None:                   # the output gate looks at the new cell c_t
         o_t = o_t + w_co * c_t
     o_t = gate(o_t)
@@ -209,22 +255,29 @@ def _check_input_size(name, x, input_size):
 
 
 def _check_tensor(name, what, t, like):
-    """A clear error when ``t`` is not a Tensor of ``like``'s dtype and device."""
+    """A clear error when ``t`` is not a Tensor of ``like``'s dtype and device; the advice
+    names only conversions that exist."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
     if t.dtype != like.dtype:
+        if t.dtype.kind != "f":
+            raise TypeError(
+                f"{name}: {what} has dtype {t.dtype} but the layer computes in {like.dtype}; "
+                f"a recurrent layer takes floating-point input: convert it with "
+                f"{what}.to(lfs.{like.dtype}) (token ids go through an nn.Embedding first)")
         raise TypeError(f"{name}: {what} has dtype {t.dtype} but the parameters are {like.dtype}; "
                         f"convert the model with .to(lfs.{t.dtype}) or the {what} with "
-                        f".to(dtype=lfs.{like.dtype})")
+                        f".to(lfs.{like.dtype})")
     if t.device != like.device:
         raise RuntimeError(f"{name}: {what} is on device '{t.device}' but the parameters are on "
                            f"'{like.device}'; move one of them with .to()")
 
 
 def _variant_from(name, forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                  cell_activation, forget_bias, bias, fused):
+                  cell_activation, forget_bias, bias, fused, output_gate=True, cell_update="add",
+                  input_gate=True):
     v = LSTMVariant(forget_gate, coupled, peephole, gate_activation, candidate_activation,
-                    cell_activation)
+                    cell_activation, output_gate, cell_update, input_gate)
     if forget_bias and not v.has_forget_weights:
         raise ValueError(f"{name}: forget_bias={forget_bias} needs a forget gate with its own "
                          f"weights, but this LSTM has {', '.join(v.non_default())}")
@@ -357,31 +410,30 @@ class LSTMCell(_CellBase):
     Args:
         input_size (I), hidden_size (H), bias: as ``torch.nn.LSTMCell``.
         forget_gate, coupled, peephole, gate_activation, candidate_activation,
-        cell_activation: the variant (see ``LSTMVariant``); the defaults are the standard LSTM.
+        cell_activation, input_gate, output_gate, cell_update: the variant (see
+        ``LSTMVariant``); the defaults are the standard LSTM.
         forget_bias: added to the forget-gate block of ``bias_ih`` at initialisation
             (Jozefowicz et al. 2015 recommend 1.0).
         fused: compute the step with ``kernels.lstm_cell`` (standard variant only).
 
-    Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), G = 4, or 3
-    (i, g, o) without forget-gate weights; with peepholes weight_ci, [weight_cf,] weight_co (H,),
-    initialised to zero.
+    Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), G = 4 blocks
+    i, f, g, o less those of absent gates; with peepholes weight_ci, weight_cf, weight_co (H,)
+    of the gates present, initialised to zero.
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None, *, forget_gate: bool = True, coupled: bool = False,
                  peephole: bool = False, gate_activation: str = "sigmoid",
                  candidate_activation: str = "tanh", cell_activation: str = "tanh",
+                 input_gate: bool = True, output_gate: bool = True, cell_update: str = "add",
                  forget_bias: float = 0.0, fused: bool = False):
         variant = _variant_from("LSTMCell", forget_gate, coupled, peephole, gate_activation,
-                                candidate_activation, cell_activation, forget_bias, bias, fused)
+                                candidate_activation, cell_activation, forget_bias, bias, fused,
+                                output_gate, cell_update, input_gate)
         super().__init__(input_size, hidden_size, bias, variant.num_gates, device, dtype)
         self.variant, self.forget_bias, self.fused = variant, float(forget_bias), bool(fused)
-        if variant.peephole:
-            H = self.hidden_size
-            self.weight_ci = _new_parameter((H,), dtype, device)
-            if variant.has_forget_weights:
-                self.weight_cf = _new_parameter((H,), dtype, device)
-            self.weight_co = _new_parameter((H,), dtype, device)
+        for p_name in variant.peephole_names:
+            setattr(self, p_name, _new_parameter((self.hidden_size,), dtype, device))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -415,7 +467,7 @@ class LSTMCell(_CellBase):
                                         self.bias_hh)
         peepholes = None
         if self.variant.peephole:
-            peepholes = (self.weight_ci, getattr(self, "weight_cf", None), self.weight_co)
+            peepholes = tuple(getattr(self, p, None) for p in ("weight_ci", "weight_cf", "weight_co"))
         gates_x = _affine(x, self.weight_ih, self.bias_ih)
         return lstm_step(self.variant, gates_x, h, c, self.weight_hh, self.bias_hh, peepholes)
 
@@ -426,8 +478,10 @@ class LSTMCell(_CellBase):
 def _reset_lstm_parameters(module, bias_names):
     """U(-1/sqrt(H), 1/sqrt(H)) for the weights and biases, zeros for the peepholes (a
     peephole LSTM starts as the plain LSTM drawn from the same seed), then the forget-gate
-    bias added to each ``bias_ih`` (its second block of H rows)."""
+    bias added to the forget block of each ``bias_ih`` (its second block of H rows, the first
+    without input gate)."""
     H = module.hidden_size
+    f = module.variant.gate_names.index("f") if module.forget_bias else 0
     k = 1.0 / math.sqrt(H)
     for name, p in module.named_parameters():
         if name.startswith(("weight_ci", "weight_cf", "weight_co")):
@@ -437,7 +491,8 @@ def _reset_lstm_parameters(module, bias_names):
     if module.forget_bias:
         for prefix, suffix in bias_names:
             p = getattr(module, prefix + suffix)
-            p.data[H:2 * H] += p.dtype.type(module.forget_bias)
+            p.data[f * H:(f + 1) * H] += p.dtype.type(module.forget_bias)
+            increment_version(p)
 
 
 def _lstm_extra_repr(s, module):
@@ -597,8 +652,11 @@ class _RNNBase(Module):
         pieces: x (T, B, I) -> T tensors (B, G)."""
         T, B, _ = x.shape
         gx = _affine(x.reshape(T * B, x.shape[2]), weight_ih, bias_ih)
-        pieces = split(gx, B, axis=0) if T > 1 else (gx,)
-        return pieces
+        if T == 1:
+            return (gx,)
+        # pieces of B rows; with an empty batch (B = 0) as T empty pieces, as PyTorch's
+        # layers accept it
+        return split(gx, B if B else [0] * T, axis=0)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -686,7 +744,8 @@ class LSTM(_RNNBase):
     Arguments, shapes and parameter names as ``torch.nn.LSTM``; ``forward(x, (h0, c0)=None)
     -> output, (h_n, c_n)`` (see ``_RNNBase.forward``). The keyword-only options choose a
     variant (see ``LSTMCell`` and ``LSTMVariant``); peephole weights are named
-    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (+ ``_reverse``).
+    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (+ ``_reverse``), for the gates
+    present.
     ``fused=True`` runs each layer and direction through ``kernels.lstm_sequence``.
 
     Each layer computes the input part of the gates for all T steps as one matrix product,
@@ -700,15 +759,13 @@ class LSTM(_RNNBase):
                  device=None, dtype=None, *, forget_gate: bool = True, coupled: bool = False,
                  peephole: bool = False, gate_activation: str = "sigmoid",
                  candidate_activation: str = "tanh", cell_activation: str = "tanh",
+                 input_gate: bool = True, output_gate: bool = True, cell_update: str = "add",
                  forget_bias: float = 0.0, fused: bool = False):
         variant = _variant_from("LSTM", forget_gate, coupled, peephole, gate_activation,
-                                candidate_activation, cell_activation, forget_bias, bias, fused)
-        peepholes = ()
-        if variant.peephole:
-            peepholes = ("weight_ci", "weight_cf", "weight_co") if variant.has_forget_weights \
-                else ("weight_ci", "weight_co")
+                                candidate_activation, cell_activation, forget_bias, bias, fused,
+                                output_gate, cell_update, input_gate)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, variant.num_gates, device, dtype, peepholes)
+                         bidirectional, variant.num_gates, device, dtype, variant.peephole_names)
         self.variant, self.forget_bias, self.fused = variant, float(forget_bias), bool(fused)
         self.reset_parameters()
 

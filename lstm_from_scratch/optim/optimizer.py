@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, enable_grad
+from ..autograd import Tensor, enable_grad, increment_version
 
 
 class _Required:
@@ -92,7 +92,11 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter with a gradient. ``closure``, if given, is called
-        first (with gradients enabled) to re-evaluate the loss; its value is returned."""
+        first (with gradients enabled) to re-evaluate the loss; its value is returned.
+
+        Parameters are updated in place (``p.data`` keeps its identity) and their version is
+        bumped, so a backward through a graph recorded before the step raises instead of
+        using the new values."""
         loss = None
         if closure is not None:
             with enable_grad():
@@ -105,6 +109,9 @@ class Optimizer:
                 if state:
                     _follow_parameter(state, p)
                 self._update(p, p.grad.data, group, state)
+                # p.data changed in place: a graph recorded before this step that still
+                # needs the old value now refuses to backward (as PyTorch)
+                increment_version(p)
         return loss
 
     def _update(self, p, grad, group, state):

@@ -22,10 +22,18 @@ NumPy arrays are accepted as indices (``_prepare_slice_list`` converts them); Nu
 functions applied to device arrays dispatch to the device versions (``np.exp(x)`` is a device
 array). Arithmetic follows NumPy's promotion rules (CuPy follows NumPy's).
 
+Views know the array that owns their memory, as CuPy's: ``x.base`` is None for an array that
+owns its memory and the owner for a view, never another view (core.pyx, ``_view`` and
+``view``: ``v.base = self.base if self.base is not None else self``), so ``x[1:].base is x`` and
+``x[1:][1:].base is x``. Indexing with integers gives a 0-d view, not a copy (CuPy has no
+scalars). The library's version counter follows ``.base`` to the memory a tensor views.
+
 No floating-point warnings: a GPU does not raise them, so every computation runs under
 ``numpy.errstate(all="ignore")``.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy
 
@@ -58,11 +66,38 @@ def _check_peer(arr):
             f"device ({current}). Peer access is unavailable between these devices.")
 
 
+# The stand-in array that owns each NumPy memory block (keyed by the id of the NumPy array that
+# owns the block; an entry lives as long as its owner, which every view keeps alive through its
+# ``base``, so the id cannot be reused while the entry exists).
+_OWNERS = weakref.WeakValueDictionary()
+
+
+def _numpy_owner(a):
+    """The NumPy array that owns the memory ``a`` views (NumPy's ``.base`` chain)."""
+    while isinstance(a.base, numpy.ndarray):
+        a = a.base
+    return a
+
+
+def _set_base(out):
+    """``out.base`` as CuPy's: the stand-in array owning the memory of ``out._a`` if another
+    one does (then ``out`` is a view of it), else None (``out`` becomes that memory's owner)."""
+    block = _numpy_owner(out._a)
+    owner = _OWNERS.get(id(block))
+    if owner is not None and _numpy_owner(owner._a) is block:
+        out._base = owner
+    else:
+        out._base = None
+        _OWNERS[id(block)] = out
+
+
 def _new(a, device=None):
-    """Wrap the NumPy array ``a`` (no copy) as an array of ``device`` (default: current)."""
+    """Wrap the NumPy array ``a`` (no copy) as an array of ``device`` (default: current); a
+    view of the stand-in array whose memory ``a`` views, if any."""
     out = ndarray.__new__(ndarray)
     out._a = a
     out._device = _device.get_device_id() if device is None else device
+    _set_base(out)
     return out
 
 
@@ -322,7 +357,7 @@ class ndarray:
 
     __module__ = "cupy"
 
-    __slots__ = ("_a", "_device", "__weakref__")
+    __slots__ = ("_a", "_device", "_base", "__weakref__")
     __array_priority__ = 100        # as cupy.ndarray
     __hash__ = None                 # unhashable, as cupy.ndarray (it defines __eq__)
 
@@ -331,6 +366,7 @@ class ndarray:
             raise NotImplementedError("the CuPy stand-in has no device memory pointers")
         self._a = numpy.empty(shape, dtype=dtype, order=order)
         self._device = _device.get_device_id()
+        _set_base(self)
 
     # -- attributes ----------------------------------------------------------------------------
     @property
@@ -348,6 +384,11 @@ class ndarray:
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
+
+    @property
+    def base(self):
+        """The array that owns the memory of this view, or None if it owns its memory."""
+        return self._base
 
     real = property(lambda self: _new(self._a.real, self._device))
     imag = property(lambda self: _new(self._a.imag, self._device))
@@ -456,9 +497,14 @@ class ndarray:
         return (self[i] for i in range(self.shape[0]))
 
     def __getitem__(self, key):
-        r = self._a[_index(key)]
+        key = _index(key)
+        r = self._a[key]
         if isinstance(r, numpy.ndarray):
             return _new(r, self._device)
+        items = key if isinstance(key, tuple) else (key,)
+        if all(isinstance(k, (int, numpy.integer)) for k in items):
+            # integers only: NumPy gives a scalar (a copy), CuPy a 0-d view of the element
+            return _new(self._a[items + (Ellipsis,)], self._device)
         return _new(numpy.asarray(r), self._device)     # CuPy returns 0-d arrays, not scalars
 
     def __setitem__(self, key, value):
