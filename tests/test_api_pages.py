@@ -14,13 +14,16 @@ API = ROOT / "book" / "api"
 
 # package -> names that are documented in prose rather than by autodoc (with the reason)
 PROSE = {
-    "lstm_from_scratch": {"float32", "float64",    # NumPy's dtypes, named in the text
-                          "backend", "nn", "data", "io", "optim", "train"},   # modules: pages
-    "lstm_from_scratch.nn": {"functional", "init", "utils"},        # modules: sections
+    "lstm_from_scratch": {"float16", "float32", "float64", "int32", "int64",  # NumPy's dtypes
+                          "backend", "nn", "data", "io", "optim", "train",    # modules: pages
+                          "forecast"},                                        # module: a section
+    "lstm_from_scratch.nn": {"functional", "init", "utils", "decoding",      # modules: sections
+                             "utils_rnn"},
     "lstm_from_scratch.optim": {"lr_scheduler"},                     # module: a section
 }
 PACKAGES = ["lstm_from_scratch", "lstm_from_scratch.nn", "lstm_from_scratch.nn.utils",
             "lstm_from_scratch.optim", "lstm_from_scratch.optim.lr_scheduler",
+            "lstm_from_scratch.nn.utils_rnn", "lstm_from_scratch.forecast",
             "lstm_from_scratch.data", "lstm_from_scratch.train", "lstm_from_scratch.io",
             "lstm_from_scratch.kernels", "lstm_from_scratch.viz",
             "lstm_from_scratch.experiments", "lstm_from_scratch.distributed"]
