@@ -171,3 +171,26 @@ def test_chapters_that_exist_are_not_called_planned():
                              f"({chapters[numbers[0]]}): make this a {{doc}} link: "
                              f"{text[max(0, m.start() - 12):m.end() + 12]!r}")
     assert not stale, "\n".join(stale)
+
+
+CITE_ROLE = re.compile(r"\{cite(?::[tp])?\}`([^`]+)`")
+
+
+def test_the_bibliography_parses_and_has_every_cited_key():
+    """``references.bib`` parses (a missing brace drops every entry after it and the build
+    reports each citation as missing), has no key twice, gives every entry an author, a title and
+    a year, and has every key the book cites."""
+    pybtex = pytest.importorskip("pybtex.database")
+    text = (BOOK / "references.bib").read_text(encoding="utf-8")
+    keys = re.findall(r"(?m)^@\w+\{([^,\s]+),", text)
+    assert len(keys) == len(set(keys)), "keys defined twice: " + ", ".join(
+        sorted({k for k in keys if keys.count(k) > 1}))
+    entries = pybtex.parse_string(text, "bibtex").entries
+    assert set(entries) == set(keys)
+    for key, entry in entries.items():
+        assert entry.persons.get("author") and entry.fields.get("title") \
+            and entry.fields.get("year"), f"{key}: author, title and year are required"
+    cited = {k.strip() for _, text in _texts() for group in CITE_ROLE.findall(text)
+             for k in group.split(",")}
+    assert not cited - set(entries), "cited but not in references.bib: " + ", ".join(
+        sorted(cited - set(entries)))

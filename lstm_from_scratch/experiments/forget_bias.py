@@ -13,7 +13,9 @@ validation MSE every ``eval_every`` steps on one fixed validation set. A seed fi
 initial weights and the training data, so the two biases of one seed differ in nothing else.
 Training is chaotic enough that float32 runs on two BLAS builds (different summation orders)
 part visibly after a few hundred steps; in float64 the chapter's live re-run reproduces the
-record on any CPU. The result of a run is its validation curve and the first evaluated step at which the
+record on any CPU. The initial weights are always drawn on the CPU (a GPU's generator draws
+other numbers from the same seed) and then moved to the device, so a run on a GPU starts where
+the record's run started. The result of a run is its validation curve and the first evaluated step at which the
 validation MSE fell below ``threshold`` (0.05, under a third of the 0.167 of predicting the
 mean: the network must be remembering the first marked number).
 """
@@ -25,7 +27,7 @@ import time
 import numpy as np
 
 from .. import data, io, nn, no_grad, optim
-from ..backend import manual_seed
+from ..backend import get_device, manual_seed
 from ..functional import tensor
 from ..nn import functional as F
 from .provenance import provenance, write_results
@@ -41,19 +43,19 @@ BIASES = (0.0, 1.0)
 class AddingNet(nn.Module):
     """An LSTM over x: (B, T, 2) and a linear head on its last hidden state -> (B, 1)."""
 
-    def __init__(self, hidden_size=16, forget_bias=0.0, dtype=None):
+    def __init__(self, hidden_size=16, forget_bias=0.0, dtype=None, device=None):
         super().__init__()
         self.lstm = nn.LSTM(2, hidden_size, batch_first=True, forget_bias=forget_bias,
                             fused=True,     # the same numbers as fused=False, a little faster
-                            dtype=dtype)
-        self.head = nn.Linear(hidden_size, 1, dtype=dtype)
+                            dtype=dtype, device=device)
+        self.head = nn.Linear(hidden_size, 1, dtype=dtype, device=device)
 
     def forward(self, x):
         _, (h_n, c_n) = self.lstm(x)
         return self.head(h_n[0])
 
 
-def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG):
+def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG, device=None):
     """Train one :class:`AddingNet`; return its validation curve and the trained model.
 
     Args:
@@ -64,6 +66,8 @@ def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG)
             of ``config["steps"]`` steps, so a shorter run is the beginning of the full one.
         stop_below: stop at the first evaluation below ``config["threshold"]``.
         config: the configuration (pass a record's own ``config`` to re-run that record).
+        device: where to train (default ``get_device()``); the initial weights are drawn on
+            the CPU whatever the device, so every device starts from the same weights.
     Returns:
         ``{"steps": [...], "val_mse": [...], "first_below": step or None}`` and the model.
     """
@@ -71,18 +75,22 @@ def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG)
     steps = c["steps"] if steps is None else steps
     T, B = c["seq_len"], c["batch_size"]
     dtype = np.dtype(c.get("dtype", "float32"))      # records made before it was recorded
+    device = get_device() if device is None else device
     manual_seed(seed)
-    model = AddingNet(c["hidden_size"], forget_bias, dtype=dtype)
+    model = AddingNet(c["hidden_size"], forget_bias, dtype=dtype, device="cpu")
+    if device != "cpu":
+        model.to(device)
     opt = optim.Adam(model.parameters(), lr=c["lr"])
     # the batches of a full run, whatever `steps` is: a shorter run trains on their beginning
     x_train, y_train = data.adding_problem(max(steps, c["steps"]) * B, T, seed=1000 + seed,
                                            dtype=dtype)
-    x_val, y_val = (tensor(a) for a in data.adding_problem(c["n_val"], T, seed=c["val_seed"],
-                                                           dtype=dtype))
+    x_val, y_val = (tensor(a, device=device)
+                    for a in data.adding_problem(c["n_val"], T, seed=c["val_seed"], dtype=dtype))
     record = {"steps": [], "val_mse": [], "first_below": None}
     for step in range(1, steps + 1):
         batch = slice((step - 1) * B, step * B)
-        loss = F.mse_loss(model(tensor(x_train[batch])), tensor(y_train[batch]))
+        loss = F.mse_loss(model(tensor(x_train[batch], device=device)),
+                          tensor(y_train[batch], device=device))
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
