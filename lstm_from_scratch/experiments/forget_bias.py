@@ -84,8 +84,8 @@ def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG,
     # the batches of a full run, whatever `steps` is: a shorter run trains on their beginning
     x_train, y_train = data.adding_problem(max(steps, c["steps"]) * B, T, seed=1000 + seed,
                                            dtype=dtype)
-    x_val, y_val = (tensor(a, device=device)
-                    for a in data.adding_problem(c["n_val"], T, seed=c["val_seed"], dtype=dtype))
+    val = data.adding_problem(c["n_val"], T, seed=c["val_seed"], dtype=dtype)
+    x_val, y_val = (tensor(a, device=device) for a in val)
     record = {"steps": [], "val_mse": [], "first_below": None}
     for step in range(1, steps + 1):
         batch = slice((step - 1) * B, step * B)
