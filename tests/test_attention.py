@@ -83,7 +83,8 @@ def test_matches_torch_formulas(name, single):
     np.testing.assert_allclose(weights.numpy(), wt.detach().numpy(), rtol=1e-12, atol=1e-14)
     rng = np.random.default_rng(2)
     gc, gw = rng.standard_normal(context.shape), rng.standard_normal(weights.shape)
-    ((context * lfs.tensor(gc)).sum() + (weights * lfs.tensor(gw)).sum()).backward()
+    ((context * lfs.tensor(gc, device="cpu")).sum()
+     + (weights * lfs.tensor(gw, device="cpu")).sum()).backward()
     ((ct * torch.tensor(gc)).sum() + (wt * torch.tensor(gw)).sum()).backward()
     for ours, theirs in zip((q, k, v), inputs_t):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-11,
@@ -132,7 +133,8 @@ def test_no_mask_means_every_position():
 def test_mask_as_tensor_and_projected_keys():
     attn, q, k, v = _make("additive", "cpu", single=True)
     ctx, w = attn(q, k, v, MASK)
-    ctx2, w2 = attn(q, k, v, lfs.tensor(MASK), projected_keys=attn.project_keys(k))
+    ctx2, w2 = attn(q, k, v, lfs.tensor(MASK, device="cpu"),
+                    projected_keys=attn.project_keys(k))
     np.testing.assert_array_equal(ctx.numpy(), ctx2.numpy())
     general = MultiplicativeAttention(Q, K, dtype=F64)
     assert general.project_keys(k) is k

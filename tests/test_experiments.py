@@ -1,8 +1,11 @@
 """The provenance every recorded experiment carries."""
 import json
 
+import numpy as np
+
 import pytest
 
+import lstm_from_scratch as lfs
 from lstm_from_scratch.experiments import provenance, read_results, write_results
 
 
@@ -46,3 +49,22 @@ def test_char_lm_record_reproduces():
         assert abs(lm.bits_per_char(model, data[0].ids("test")) - run["test_bpc"]) < 1e-3
     base = X.baselines(data[0])
     assert base["kneser_ney_best_order"] == record["baselines"]["kneser_ney_best_order"]
+
+
+def test_built_on_cpu_gives_the_cpu_weights_on_any_device(cupy_standin):
+    from lstm_from_scratch.experiments import built_on_cpu
+
+    default = lfs.get_device()
+    lfs.manual_seed(3)
+    on_cpu = lfs.nn.Linear(4, 3, device="cpu")
+    lfs.manual_seed(3)
+    moved = built_on_cpu(lambda: lfs.nn.Linear(4, 3), device="gpu")
+    assert moved.weight.device == "gpu" and lfs.get_device() == default
+    np.testing.assert_array_equal(moved.weight.numpy(), on_cpu.weight.numpy())
+    # why it exists: the GPU generator draws another stream from the same seed
+    lfs.manual_seed(3)
+    drawn_on_gpu = lfs.nn.Linear(4, 3, device="gpu")
+    assert not np.array_equal(drawn_on_gpu.weight.numpy(), on_cpu.weight.numpy())
+    with pytest.raises(ZeroDivisionError):                  # the default device comes back
+        built_on_cpu(lambda: 1 / 0)
+    assert lfs.get_device() == default

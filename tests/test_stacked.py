@@ -21,6 +21,15 @@ SPECS = {
 SEEDS, I, H, OUT, T, B = [3, 7], 3, 4, 2, 6, 5
 
 
+def _built_alone(spec, seed):
+    """One model of the stack built on its own from its seed: on the CPU (where the stack
+    draws its initial weights), then moved to the default device the stack runs on."""
+    lfs.manual_seed(seed)
+    layer = build_layer(spec, I, H, dtype=lfs.float64)
+    head = lfs.nn.Linear(H, OUT, dtype=lfs.float64)
+    return layer.to(lfs.get_device()), head.to(lfs.get_device())
+
+
 def _separate_forward(spec, layer, head, x):
     """One library model on x (T, B, I): its head on the last h."""
     state = None
@@ -38,9 +47,7 @@ def test_stack_equals_its_models_forward(name):
     x = np.random.default_rng(1).standard_normal((len(SEEDS), T, B, I))
     y = stacked(lfs.tensor(x)).numpy()
     for s, seed in enumerate(SEEDS):
-        lfs.manual_seed(seed)                         # the same initial weights as built alone
-        layer = build_layer(spec, I, H, dtype=lfs.float64)
-        head = lfs.nn.Linear(H, OUT, dtype=lfs.float64)
+        layer, head = _built_alone(spec, seed)        # the same initial weights as built alone
         np.testing.assert_allclose(y[s], _separate_forward(spec, layer, head,
                                                             lfs.tensor(x[s])).numpy(),
                                    rtol=1e-12, atol=1e-12)
@@ -92,9 +99,7 @@ def test_stack_trains_as_its_models_would_alone(name):
         opt.step()
     assert np.all(np.array(norms) > max_norm)                # clipping was active
     for s, (layer, head) in enumerate(stacked.unstack()):
-        lfs.manual_seed(SEEDS[s])
-        alone = build_layer(spec, I, H, dtype=lfs.float64)
-        alone_head = lfs.nn.Linear(H, OUT, dtype=lfs.float64)
+        alone, alone_head = _built_alone(spec, SEEDS[s])
         params = [*alone.parameters(), *alone_head.parameters()]
         opt_alone = lfs.optim.Adam(params, lr=0.05)
         for k in range(steps):

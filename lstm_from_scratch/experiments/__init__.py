@@ -9,6 +9,6 @@ with its provenance (:func:`provenance`: command, commit, library version, machi
 chapter loads that file, re-runs a small subset live, and asserts that the subset matches the
 record; a ``slow``-marked test re-runs a larger one.
 """
-from .provenance import provenance, read_results, write_results
+from .provenance import built_on_cpu, provenance, read_results, write_results
 
-__all__ = ["provenance", "read_results", "write_results"]
+__all__ = ["built_on_cpu", "provenance", "read_results", "write_results"]

@@ -71,6 +71,7 @@ def build_model(cell: str, vocab_size: int, config=CONFIG, seed=None):
     counts are as close as possible to the LSTM's."""
     from .. import backend
     from ..lm import CharLM, count_parameters, hidden_size_for_budget
+    from .provenance import built_on_cpu
 
     E, L = config["embedding_dim"], config["num_layers"]
     H = config["hidden_size"]
@@ -79,7 +80,8 @@ def build_model(cell: str, vocab_size: int, config=CONFIG, seed=None):
         H = hidden_size_for_budget(cell, budget, vocab_size, E, L)
     backend.manual_seed(config["seed"] if seed is None else seed)
     fb = config["forget_bias"] if cell == "lstm" else 0.0
-    return CharLM(vocab_size, E, H, L, cell=cell, fused=cell != "rnn", forget_bias=fb)
+    return built_on_cpu(lambda: CharLM(vocab_size, E, H, L, cell=cell, fused=cell != "rnn",
+                                       forget_bias=fb))
 
 
 def loss_fn(logits, y):

@@ -23,7 +23,7 @@ from ..data.batching import pad_sequences
 from ..data.uea import load_japanese_vowels
 from ..nn.utils_rnn import last_valid, masked_mean, reverse_padded
 from ..train import fit
-from .provenance import provenance, write_results
+from .provenance import built_on_cpu, provenance, write_results
 
 N_CLASSES = 9
 TRAIN = dict(lr=1e-2, batch_size=32, epochs=80, patience=15, clip=1.0, val_per_class=6)
@@ -168,7 +168,8 @@ def train_classifier(name, seed, data, train=TRAIN, hidden_size=HIDDEN):
     (tr_x, tr_y), (va_x, va_y), _ = data
     layers, bi, dropout, pooling = MODELS[name]
     manual_seed(seed)
-    model = SequenceClassifier(12, hidden_size, N_CLASSES, layers, bi, dropout, pooling)
+    model = built_on_cpu(lambda: SequenceClassifier(12, hidden_size, N_CLASSES, layers, bi,
+                                                    dropout, pooling))
     train_batches = lambda epoch: batches(tr_x, tr_y, train["batch_size"], True,   # noqa: E731
                                           seed=seed * 1000 + epoch)
     t0 = time.process_time()

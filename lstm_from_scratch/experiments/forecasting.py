@@ -27,7 +27,7 @@ from ..backend import manual_seed
 from ..data import DataLoader
 from ..data.series import load_co2, load_elnino, load_sunspots
 from ..train import fit
-from .provenance import provenance, write_results
+from .provenance import built_on_cpu, provenance, write_results
 
 SPLIT = (0.7, 0.1)                    # train, validation; the test part is the last 20 %
 QUANTILES = (0.05, 0.5, 0.95)         # a 90 % interval and the median
@@ -153,7 +153,8 @@ def train_forecaster(prep, kind, seed, train=TRAIN):
     X_tr, Y_tr = prep.inputs(o_tr), prep.targets(o_tr, H)
     X_va, Y_va = prep.inputs(o_va), prep.targets(o_va, H)
     manual_seed(seed)
-    model = Forecaster(train["hidden_size"], H, len(QUANTILES) if kind == "quantile" else None)
+    model = built_on_cpu(lambda: Forecaster(train["hidden_size"], H,
+                                            len(QUANTILES) if kind == "quantile" else None))
     if kind == "quantile":
         loss_fn = lambda out, y: fc.pinball_loss(out, y, QUANTILES)   # noqa: E731
     else:

@@ -94,3 +94,24 @@ def write_results(path, payload: dict) -> None:
 def read_results(path) -> dict:
     """Read a results file written by :func:`write_results`."""
     return json.loads(Path(path).read_text())
+
+
+def built_on_cpu(build, device=None):
+    """``build()`` with the CPU as the default device, then moved to ``device`` (default:
+    ``lfs.get_device()``).
+
+    The initial weights then come from the CPU generator (``lfs.manual_seed`` seeds it), so a
+    seed gives the same start on either device, and a chapter's live re-run on a GPU can be
+    compared with a record made on the CPU. (CuPy's generator draws another stream.)
+    """
+    from .. import backend
+
+    target = backend.get_device() if device is None else device
+    previous = backend.get_device()
+    backend.set_device("cpu")
+    try:
+        model = build()
+    finally:
+        backend.set_device(previous)
+    return model.to(target)
+
