@@ -30,7 +30,7 @@ from .. import data, io, nn, no_grad, optim
 from ..backend import get_device, manual_seed
 from ..functional import tensor
 from ..nn import functional as F
-from .provenance import provenance, write_results
+from .provenance import built_on_cpu, provenance, write_results
 
 #: The configuration of every run (chapter 6).
 CONFIG = dict(seq_len=40, hidden_size=16, batch_size=32, lr=1e-2, clip=1.0, steps=1500,
@@ -77,9 +77,7 @@ def train_adding(forget_bias, seed, steps=None, stop_below=False, config=CONFIG,
     dtype = np.dtype(c.get("dtype", "float32"))      # records made before it was recorded
     device = get_device() if device is None else device
     manual_seed(seed)
-    model = AddingNet(c["hidden_size"], forget_bias, dtype=dtype, device="cpu")
-    if device != "cpu":
-        model.to(device)
+    model = built_on_cpu(lambda: AddingNet(c["hidden_size"], forget_bias, dtype=dtype), device)
     opt = optim.Adam(model.parameters(), lr=c["lr"])
     # the batches of a full run, whatever `steps` is: a shorter run trains on their beginning
     x_train, y_train = data.adding_problem(max(steps, c["steps"]) * B, T, seed=1000 + seed,
