@@ -192,8 +192,8 @@ def recursive_forecast(step, X, horizon: int):
 
 
 class LinearAR:
-    """The linear autoregression ``y_t = c + a_1 y_{t-1} + ... + a_p y_{t-p}``, fitted by least
-    squares on the training series.
+    """The linear autoregression ``y_t = c + a_1 y_{t-1} + (more terms) + a_p y_{t-p}``, fitted by
+    least squares on the training series.
 
     ``strategy="recursive"`` fits the one-step model and iterates it (:func:`recursive_forecast`);
     ``"direct"`` fits one least-squares model per step ahead, each from the same p lags.

@@ -29,7 +29,7 @@ def _as_outputs(out):
 
 
 def numerical_grad(fn, inputs, upstream, eps=1e-6, record=False):
-    """Central-difference gradients of sum_k upstream[k] . fn(*inputs)[k] w.r.t. each input.
+    """Central differences of ``sum_k dot(upstream[k], fn(*inputs)[k])`` for each input.
 
     ``record=True`` evaluates ``fn`` with graph recording on (needed when ``fn`` itself
     calls autograd, as in gradgradcheck)."""
@@ -67,8 +67,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0, raise_exceptio
         fn: a function of Tensors returning a Tensor or a tuple of Tensors.
         inputs: Tensors (or one Tensor); those with ``requires_grad=True`` are checked and
             must be float64.
-        eps: finite-difference step; atol, rtol: allowed |analytic - numeric| <=
-            atol + rtol * |numeric|.
+        eps: finite-difference step; atol, rtol: allowed
+            ``|analytic - numeric| <= atol + rtol * |numeric|``.
         seed: seed of the random upstream gradient.
     Returns:
         True when every gradient matches. Otherwise raises ``GradcheckError`` naming the

@@ -81,7 +81,7 @@ class CharCorpus:
 
     Attributes:
         train, valid, test: consecutive parts of the text.
-        vocab: the characters of ``train`` plus :data:`UNK`, which stands for every character
+        vocab: the characters of ``train`` plus ``UNK`` (U+FFFD), which stands for every character
             that occurs only in the validation or test part (so a model is never asked about
             an id it has no row for, and the count of such characters is visible, not hidden).
         info: :func:`corpus_info` of the whole text, plus ``name``.

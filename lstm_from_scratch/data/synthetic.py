@@ -22,7 +22,7 @@ def adding_problem(n: int, seq_len: int, seed=None, rng=None, dtype=np.float32):
 
     Args:
         n: number of sequences. seq_len: T (at least 2).
-        seed / rng: randomness (deterministic: seed 0 by default).
+        seed, rng: randomness (deterministic: seed 0 by default).
     Returns:
         x: (n, T, 2) and y: (n, 1), both ``dtype``.
     """

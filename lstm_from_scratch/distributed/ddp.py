@@ -79,7 +79,7 @@ class DistributedDataParallel(Module):
     """Wrap ``module`` so that ``loss.backward()`` averages its gradients over all processes
     (eq-dist-average).
 
-    Args (PyTorch's order):
+    Args:
         module: the model (an ``lfs.nn.Module``); every process builds the same one.
         device_ids, output_device, dim: accepted for compatibility; one process drives one
             device and feeds its own batch, so there is nothing to scatter.

@@ -118,7 +118,7 @@ class AdditiveAttention(Module):
         summing to 1 over the kept positions and exactly 0 at the masked ones.
 
     ``W_k k_j`` does not depend on the query: a decoder that queries the same keys at every
-    step computes it once with :meth:`project_keys` and passes it as ``projected_keys``.
+    step computes it once with ``project_keys`` and passes it as ``projected_keys``.
     """
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int, device=None,

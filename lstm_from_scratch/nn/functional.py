@@ -54,7 +54,7 @@ def _as_index_array(ids, num_embeddings, xp, device):
 
 
 def embedding(ids, weight, padding_idx=None):
-    """Rows of ``weight`` picked by integer ``ids``: ids (*), weight (num, dim) -> (*, dim).
+    """Rows of ``weight`` picked by integer ids: ids ``(*)``, weight (num, dim) -> ``(*, dim)``.
 
     Indexing, so an id that occurs k times receives the sum of its k gradients. The row
     ``padding_idx`` (if given) gets no gradient.

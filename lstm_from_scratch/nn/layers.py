@@ -54,7 +54,7 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A lookup table: integer ids (*) -> rows of ``weight`` (*, embedding_dim).
+    """A lookup table: integer ids ``(*)`` -> rows of ``weight``, ``(*, embedding_dim)``.
 
     ``weight`` (num_embeddings, embedding_dim) is initialised from N(0, 1), as PyTorch; the
     row ``padding_idx`` (if given) starts at zero and receives no gradient. An id used k times

@@ -44,7 +44,7 @@ class MSELoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """:func:`cross_entropy` with fixed options; ``weight`` (C,) is a buffer."""
+    """:func:`~lstm_from_scratch.nn.functional.cross_entropy` with fixed options; ``weight`` (C,) is a buffer."""
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
@@ -57,7 +57,7 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """:func:`nll_loss` with fixed options; ``weight`` (C,) is a buffer."""
+    """:func:`~lstm_from_scratch.nn.functional.nll_loss` with fixed options; ``weight`` (C,) is a buffer."""
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
@@ -70,7 +70,7 @@ class NLLLoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """:func:`binary_cross_entropy_with_logits` with fixed options; ``weight`` and
+    """:func:`~lstm_from_scratch.nn.functional.binary_cross_entropy_with_logits` with fixed options; ``weight`` and
     ``pos_weight`` are buffers."""
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):

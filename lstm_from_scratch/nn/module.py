@@ -301,9 +301,10 @@ class Module:
         Returns:
             ``(missing_keys, unexpected_keys)``, as PyTorch.
         Raises:
-            ValueError (TypeError for unconvertible values) naming every missing, unexpected,
-            mis-shaped and unconvertible key at once. Every value is converted and checked
-            before the first one is assigned, so a failed load changes nothing.
+            ValueError: naming every missing, unexpected, mis-shaped and unconvertible key at
+                once (TypeError when every problem is an unconvertible value). Every value is
+                converted and checked before the first one is assigned, so a failed load
+                changes nothing.
         """
         items = self._state_items()
         own = OrderedDict(items)

@@ -50,7 +50,7 @@ def _tb(x, batch_first, op):
 
 
 def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0):
-    """Stack Tensors of shapes (L_b, *) into (T, B, *) (or (B, T, *)), padding with
+    """Stack Tensors of shapes ``(L_b, *)`` into ``(T, B, *)`` (or ``(B, T, *)``), padding with
     ``padding_value`` after each sequence's end, as ``torch.nn.utils.rnn.pad_sequence``."""
     seqs = list(sequences)
     if not seqs:

@@ -3,6 +3,8 @@
 * :mod:`.style` - ``use_book_style()``, one colour per gate (``GATE_COLORS``) and per model
   (``MODEL_COLORS``);
 * :mod:`.graph` - the graph the engine recorded (``graph_nodes``, ``draw_graph``);
+* :mod:`.diagrams` - the LSTM cell, the cell unrolled over time and its gradient paths
+  (``draw_lstm_cell``, ``draw_lstm_chain``);
 * :mod:`.perf` - where a training step's time goes (``plot_breakdown``, ``plot_times``);
 * :mod:`.evaluation` - model comparisons (``plot_by_horizon``, ``plot_confusion_matrix``);
 * :mod:`.gates` - an LSTM's gates recorded step by step (``record_lstm``), their saturation
@@ -19,6 +21,7 @@
 Each kind of figure lives in a module of its own; this package re-exports the public names.
 """
 from .attention import attention_heatmap, plot_by_length
+from .diagrams import CELL_PARTS, draw_lstm_cell, draw_lstm_chain
 from .evaluation import plot_by_horizon, plot_confusion_matrix
 from .experiments import (plot_gradient_reach_over_seeds, plot_seed_band, plot_solve_heatmap,
                           seed_band)
@@ -26,10 +29,11 @@ from .gates import GATES, plot_gate_heatmaps, plot_saturation, record_lstm, satu
 from .gradreach import gradient_reach, plot_gradient_reach
 from .graph import draw_graph, graph_nodes
 from .perf import STAGE_COLORS, plot_breakdown, plot_times
-from .style import GATE_COLORS, MODEL_COLORS, use_book_style
+from .style import DTYPE_COLORS, GATE_COLORS, MODEL_COLORS, use_book_style
 from .units import plot_unit_text, text_features, top_units, unit_correlations
 
-__all__ = ["attention_heatmap", "draw_graph", "GATE_COLORS", "GATES", "gradient_reach",
+__all__ = ["attention_heatmap", "CELL_PARTS", "draw_graph", "draw_lstm_cell",
+           "draw_lstm_chain", "DTYPE_COLORS", "GATE_COLORS", "GATES", "gradient_reach",
            "graph_nodes", "MODEL_COLORS", "plot_breakdown", "plot_by_horizon",
            "plot_by_length", "plot_confusion_matrix", "plot_gate_heatmaps",
            "plot_gradient_reach", "plot_gradient_reach_over_seeds", "plot_saturation",

@@ -31,7 +31,12 @@ MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline
                 "multiplicative": "#5D3A9B",
                 # chapter 11: the encoder-decoder without attention and with each attention
                 "encoder-decoder": "#A6761D", "additive": "#1B7837", "general": "#E7298A",
-                "dot": "#7570B3"}
+                "dot": "#7570B3",
+                # chapters 5 and 6: the LSTM with forget bias 1 beside the LSTM (bias 0); the
+                # LSTM without a forget gate is chapter 8's "no forget gate"
+                "LSTM, forget bias 1": "#004488"}
+# Floating-point precisions compared in one figure (chapter 3); not gate colours either.
+DTYPE_COLORS = {"float32": "#882255", "float64": "#332288"}
 
 
 def use_book_style() -> None:

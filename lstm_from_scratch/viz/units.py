@@ -66,7 +66,7 @@ def unit_correlations(acts, feature) -> np.ndarray:
 
 
 def top_units(acts, feature, k: int = 3):
-    """The k units with the largest |correlation| with ``feature``: a list of
+    """The k units with the largest ``|correlation|`` with ``feature``: a list of
     ``(unit, r)``, best first."""
     r = unit_correlations(acts, feature)
     order = np.argsort(-np.abs(r), kind="stable")[:k]

@@ -140,6 +140,7 @@ class LSTMCell(_CellBase):
         forget_bias: added to the forget-gate block of ``bias_ih`` at initialisation
             (Jozefowicz et al. 2015 recommend 1.0).
         fused: compute the step with ``kernels.lstm_cell`` (standard variant only).
+
     Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), G = 4 blocks
     i, f, g, o less those of absent gates; with peepholes weight_ci, weight_cf, weight_co (H,)
     of the gates present, initialised to zero.

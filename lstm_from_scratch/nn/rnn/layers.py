@@ -153,12 +153,14 @@ class _RNNBase(Module):
     def forward(self, x, hx=None):
         """Run the whole sequence.
 
-        x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I).
-        hx: the initial state, (L*D, B, H) (unbatched: (L*D, H)), zeros when None; for the
-            LSTM a pair (h0, c0). L = num_layers, D = 2 if bidirectional else 1.
-        Returns output (T, B, D*H) (batch_first: (B, T, D*H); unbatched: (T, D*H)) and the
-        final state h_n (L*D, B, H) (for the LSTM the pair (h_n, c_n)); the rows of h_n are
-        ordered layer by layer, forward direction first.
+        Args:
+            x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I).
+            hx: the initial state, (L*D, B, H) (unbatched: (L*D, H)), zeros when None; for
+                the LSTM a pair (h0, c0). L = num_layers, D = 2 if bidirectional else 1.
+        Returns:
+            output (T, B, D*H) (batch_first: (B, T, D*H); unbatched: (T, D*H)) and the
+            final state h_n (L*D, B, H) (for the LSTM the pair (h_n, c_n)); the rows of h_n
+            are ordered layer by layer, forward direction first.
         """
         x, states0, unbatched = self._check_input(x, hx)
         D = 2 if self.bidirectional else 1

@@ -1,0 +1,1 @@
+"""Maintenance scripts for the book (run from the repository root: ``python -m tools.<name>``)."""
