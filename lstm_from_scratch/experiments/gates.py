@@ -365,6 +365,9 @@ def main(argv=None):
     results["sessions"].append(session)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for n, (name, task, T) in enumerate(todo, 1):
+        if any(Path(p).exists() and key_of(name, task, T) in read_results(p)["runs"]
+               for p in args.done):                 # done elsewhere since we started
+            continue
         rec = run_config(name, task, T, cfg["seeds"], settings)
         results["runs"][key_of(name, task, T)] = rec
         session["wall_time_s"] = round(time.perf_counter() - wall0, 1)
