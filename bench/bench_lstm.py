@@ -42,10 +42,14 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench-peers"))
+if not os.path.isdir(PEERS):            # a worktree one level deeper (../../shared)
+    PEERS = os.path.normpath(os.path.join(ROOT, "..", "..", "shared", "bench-peers"))
 WARMUP = 3
 WORKLOADS = {"W1": dict(batch=32, seq=64, input=64, hidden=256),
              "W2": dict(batch=8, seq=128, input=32, hidden=128)}
 ENGINES = ["torch_lstm", "torch_eager_cell", "lfs_primitive", "lfs_fused", "numpy_manual"]
+THREADS = [2]           # torch.set_num_threads in a worker (--threads)
+BASELINE = [None]       # --baseline: a second source tree, its engines named lfs_*@base
 
 
 # ---- the problem -------------------------------------------------------------------------------
@@ -71,7 +75,7 @@ def make_problem(T, B, I, H, dtype="float32", seed=0):
 
 # ---- the engines: each returns step() and a function giving the gradients' dtypes -------------
 def engine_lfs(P, T, B, I, H, lr, fused):
-    sys.path.insert(0, ROOT)
+    sys.path.insert(0, os.environ.get("LFS_BENCH_ROOT", ROOT))      # --baseline: another tree
     import lstm_from_scratch as lfs
     from lstm_from_scratch import kernels, nn
 
@@ -114,7 +118,7 @@ def engine_lfs(P, T, B, I, H, lr, fused):
 
 def engine_torch(P, T, B, I, H, lr, fused):
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS[0])
     x = torch.from_numpy(P["x"])
     target = torch.from_numpy(P["target"])
     if fused:
@@ -173,7 +177,8 @@ def run_worker(engine, workload, steps, lr, profile=False):
     T, B, I, H = s["seq"], s["batch"], s["input"], s["hidden"]
     P = make_problem(T, B, I, H)
     if engine.startswith("lfs_"):
-        step, dtypes, final = engine_lfs(P, T, B, I, H, lr, fused=engine == "lfs_fused")
+        step, dtypes, final = engine_lfs(P, T, B, I, H, lr,
+                                         fused=engine.split("@")[0] == "lfs_fused")
     elif engine.startswith("torch_"):
         step, dtypes, final = engine_torch(P, T, B, I, H, lr, fused=engine == "torch_lstm")
     else:
@@ -192,22 +197,28 @@ def run_worker(engine, workload, steps, lr, profile=False):
             step()
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-    ts = []
+    ts, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         ts.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     print(json.dumps({
         "engine": engine, "workload": workload, "ms_per_step": round(statistics.median(ts), 3),
+        "cpu_ms_per_step": round(statistics.median(cpu), 3),
         "min_ms": round(min(ts), 3), "max_ms": round(max(ts), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
         "final_loss": final(), **s, "steps": steps}), flush=True)
 
 
 # ---- the driver ----------------------------------------------------------------------------------
-def run_one(engine, workload, steps, lr):
+def run_one(engine, workload, steps, lr, threads=2):
     """A fresh process for one run; returns its JSON record (or an error record)."""
     s = WORKLOADS[workload]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    if "@" in engine:                   # lfs_fused@base: the library of the --baseline tree
+        env["LFS_BENCH_ROOT"] = BASELINE[0]
     if engine == "numpy_manual":
         cmd = [sys.executable, os.path.join(PEERS, "numpy_manual.py"),
                "--batch", str(s["batch"]), "--seq", str(s["seq"]), "--input", str(s["input"]),
@@ -215,27 +226,32 @@ def run_one(engine, workload, steps, lr):
                "--dtype", "float32"]
     else:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", engine,
-               "--workload", workload, "--steps", str(steps), "--lr", str(lr)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+               "--workload", workload, "--steps", str(steps), "--lr", str(lr),
+               "--threads", str(threads)]
+    load = os.getloadavg()[0]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         return {"engine": engine, "workload": workload,
                 "error": (out.stderr.strip().splitlines() or ["?"])[-1]}
     rec = json.loads(out.stdout.strip().splitlines()[-1])
-    rec.update(engine=engine, workload=workload)
+    rec.update(engine=engine, workload=workload, threads=threads,
+               load=round((load + os.getloadavg()[0]) / 2, 2))
     return rec
 
 
-def table(records, engines, workloads):
+def table(records, engines, workloads, metric="ms_per_step"):
     """Markdown: median ms/step over rounds, ratios to torch_lstm and torch_eager_cell (medians
-    over rounds of the per-round ratios), peak RSS."""
+    over rounds of the per-round ratios), peak RSS. ``metric``: "ms_per_step" (wall clock) or
+    "cpu_ms_per_step" (CPU time of the process: robust to other jobs taking the cores, when
+    every engine runs one thread; numpy_manual reports wall time only)."""
     by = {}
     for r in records:
-        if "error" not in r:
+        if "error" not in r and metric in r:
             by.setdefault((r["engine"], r["workload"]), {})[r["round"]] = r
 
     def ratio(e, wl, ref):
         a, b = by.get((e, wl), {}), by.get((ref, wl), {})
-        rs = [a[k]["ms_per_step"] / b[k]["ms_per_step"] for k in a if k in b]
+        rs = [a[k][metric] / b[k][metric] for k in a if k in b]
         return f"{statistics.median(rs):.2f}" if rs else "-"
 
     head = "| engine |"
@@ -251,7 +267,7 @@ def table(records, engines, workloads):
         rss, runs = [], []
         for wl in workloads:
             rs = by.get((e, wl), {})
-            ms = [r["ms_per_step"] for r in rs.values()]
+            ms = [r[metric] for r in rs.values()]
             row += (f" {statistics.median(ms):.1f} |" if ms else " - |")
             row += f" {ratio(e, wl, 'torch_lstm')} | {ratio(e, wl, 'torch_eager_cell')} |"
             rss.append(f"{max(r['peak_rss_mb'] for r in rs.values()):.0f}" if rs else "-")
@@ -268,14 +284,33 @@ def main():
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--workloads", default="W1,W2")
     p.add_argument("--raw", default=None, help="append every run's JSON line to this file")
+    p.add_argument("--threads", type=int, default=2,
+                   help="BLAS/OpenMP threads of every engine (torch.set_num_threads too); on a "
+                        "loaded machine use 1 and read the CPU-time table")
+    p.add_argument("--from-raw", default=None,
+                   help="only print the tables of the runs recorded in this --raw file")
+    p.add_argument("--baseline", default=None,
+                   help="another source tree (e.g. a checkout of main): adds the engines "
+                        "lfs_primitive@base and lfs_fused@base, run from its library")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workload", default="W2", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help="with --worker: cProfile to stderr")
     a = p.parse_args()
+    THREADS[0] = a.threads
     if a.worker:
         run_worker(a.worker, a.workload, a.steps, a.lr, a.profile)
         return
     engines = [e for e in a.engines.split(",") if e]
+    if a.baseline:
+        BASELINE[0] = os.path.abspath(a.baseline)
+        engines += [e + "@base" for e in ("lfs_primitive", "lfs_fused") if e in engines]
+    if a.from_raw:
+        with open(a.from_raw) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        seen = list(dict.fromkeys(r["engine"] for r in records))
+        report(records, seen, [w for w in WORKLOADS if any(r["workload"] == w for r in records)],
+               a.from_raw)
+        return
     if "numpy_manual" in engines and not os.path.isfile(os.path.join(PEERS, "numpy_manual.py")):
         print(f"# {PEERS}/numpy_manual.py not found: numpy_manual left out", file=sys.stderr)
         engines.remove("numpy_manual")
@@ -286,7 +321,7 @@ def main():
         order = engines[r % len(engines):] + engines[:r % len(engines)]
         for wl in workloads:
             for e in order:
-                rec = run_one(e, wl, a.steps, a.lr)
+                rec = run_one(e, wl, a.steps, a.lr, a.threads)
                 rec.update(round=r, utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 records.append(rec)
                 print(json.dumps(rec), file=sys.stderr, flush=True)
@@ -295,12 +330,28 @@ def main():
                     raw.flush()
     if raw:
         raw.close()
-    print(f"\nfloat32, {a.rounds} round(s) x {a.steps} timed steps, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs\n")
+    report(records, engines, workloads,
+           f"{a.rounds} round(s) x {a.steps} timed steps, {a.threads} thread(s)")
+
+
+def report(records, engines, workloads, what):
+    """Both tables (wall clock, CPU time), the load while they ran, and the failed runs."""
+    ok = [r for r in records if "error" not in r]
+    loads = [r["load"] for r in ok if "load" in r]
+    utc = sorted(r["utc"] for r in ok if "utc" in r)
+    print(f"\nfloat32, {what}, {utc[0] if utc else '?'} to {utc[-1] if utc else '?'}, "
+          f"{os.cpu_count()} CPUs, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
+    if loads:
+        print(f"load average (1 min) during the runs: median {statistics.median(loads):.1f}, "
+              f"range {min(loads):.1f}-{max(loads):.1f}")
+    print("\nwall clock:\n")
     print(table(records, engines, workloads))
-    errors = [r for r in records if "error" in r]
-    for r in errors:
-        print(f"\n{r['engine']} {r['workload']}: {r['error']}")
+    if any("cpu_ms_per_step" in r for r in ok):
+        print("\nCPU time of the process (numpy_manual: not measured):\n")
+        print(table(records, engines, workloads, metric="cpu_ms_per_step"))
+    for r in records:
+        if "error" in r:
+            print(f"\n{r['engine']} {r['workload']}: {r['error']}")
 
 
 if __name__ == "__main__":

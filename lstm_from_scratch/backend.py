@@ -12,6 +12,7 @@ The default device comes from the environment variable ``LFS_DEVICE``:
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -99,17 +100,24 @@ def xp_for(device) -> object:
     return _require_cupy() if _parse_device(device) == "gpu" else np
 
 
+def _imported_cupy():
+    """The cupy module if CuPy has been imported, by this module or by anyone else."""
+    return _cupy if _cupy is not None else sys.modules.get("cupy")
+
+
 def get_array_module(array) -> object:
-    """numpy for NumPy arrays and scalars, cupy for CuPy arrays."""
+    """numpy for NumPy arrays, scalars and lists; cupy for CuPy arrays."""
     if type(array) is np.ndarray:       # the common case, without an import check
         return np
-    if _cupy is not None and isinstance(array, _cupy.ndarray):
-        return _cupy
+    cp = _imported_cupy()       # whoever made a CuPy array imported CuPy
+    if cp is not None and isinstance(array, cp.ndarray):
+        return cp
     return np
 
 
 def device_of(array) -> str:
-    return "gpu" if (_cupy is not None and isinstance(array, _cupy.ndarray)) else "cpu"
+    """The device an array lives on: "gpu" for a CuPy array, else "cpu" (NumPy, lists...)."""
+    return "cpu" if get_array_module(array) is np else "gpu"
 
 
 def to_device(array, device):
@@ -120,6 +128,32 @@ def to_device(array, device):
     if dev == "gpu":
         return _require_cupy().asarray(array)
     return array.get()                  # cupy -> numpy
+
+
+def device_mismatch(op: str, what: str, device: str, expected: str,
+                    other: str = "the tensors it is used with are") -> RuntimeError:
+    """The error for data on the wrong device: names the operation, the argument, both devices."""
+    return RuntimeError(
+        f"{op}: expected tensors on the same device, but {what} is on '{device}' and {other} "
+        f"on '{expected}'; move one of them with .to('{expected}') or .to('{device}') (the "
+        "library never copies between devices implicitly)")
+
+
+def array_on(value, device: str, dtype=None, *, op: str, what: str,
+             other: str = "the tensors it is used with are", host_data: bool = True):
+    """``value`` (an array, a list or a scalar) as an array on ``device``, for operation ``op``.
+
+    Host data (NumPy arrays, lists, scalars) is copied to ``device`` (a constant operand, like a
+    Python number); an array already on ``device`` is used as it is. GPU data for the CPU is
+    refused: the library never copies from the device to the host behind your back (nor does
+    CuPy), and the error names ``op``, the argument ``what`` and both devices. With
+    ``host_data=False`` a NumPy array for the GPU is refused as well (for a tensor's data:
+    tensors that meet must already be on one device).
+    """
+    src = device_of(value)
+    if src != device and (src == "gpu" or not host_data):
+        raise device_mismatch(op, what, src, device, other)
+    return xp_for(device).asarray(value, dtype=dtype)
 
 
 def to_numpy(array) -> np.ndarray:
@@ -133,7 +167,7 @@ def to_numpy(array) -> np.ndarray:
 # The library draws every random number (initialisation, dropout, randn...) from these
 # generators, so lfs.manual_seed(n) makes a run reproducible on either device.
 _rng_cpu = np.random.default_rng(0)
-_rng_gpu = None
+_rng_gpu = {}           # CUDA device id -> (the cupy module, its generator); see rng()
 _seed = 0
 
 
@@ -144,14 +178,22 @@ def manual_seed(seed: int) -> None:
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     _seed = int(seed)
     _rng_cpu = np.random.default_rng(_seed)
-    _rng_gpu = None                     # re-created from _seed on first use
+    _rng_gpu = {}                       # re-created from _seed on first use
 
 
 def rng(device):
-    """The library's random generator for ``device`` (numpy Generator or cupy RandomState)."""
-    global _rng_gpu
+    """The library's random generator for ``device`` (numpy or cupy Generator).
+
+    On the GPU there is one generator per CUDA device (a generator's state lives on the device
+    that was current when it was made), each seeded with the seed of ``manual_seed``. CuPy is
+    asked for on every call, so a generator never outlives the CuPy it was made with (after
+    CuPy became unusable, or was replaced, e.g. by the tests' stand-in).
+    """
     if _parse_device(device) == "gpu":
-        if _rng_gpu is None:
-            _rng_gpu = _require_cupy().random.default_rng(_seed)
-        return _rng_gpu
+        cp = _require_cupy()
+        dev = cp.cuda.get_device_id()
+        entry = _rng_gpu.get(dev)
+        if entry is None or entry[0] is not cp:
+            entry = _rng_gpu[dev] = (cp, cp.random.default_rng(_seed))
+        return entry[1]
     return _rng_cpu

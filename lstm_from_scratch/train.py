@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backend
 from .autograd import Tensor, no_grad
 from .functional import as_tensor
 
@@ -38,6 +37,8 @@ class History:
         val_loss: mean validation loss after the epoch (empty without validation data).
         lr: the learning rate of parameter group 0 during the epoch.
         grad_norm: mean total gradient norm before clipping (only with ``clip_grad_norm``).
+        batch_loss: the training loss of every batch, in order, across all epochs (what a
+            plot of the loss per update shows; ``train_loss`` is its mean per epoch).
         metrics: name -> list of values (on validation data, or training data without it).
         best_epoch: the epoch with the lowest monitored loss (validation loss if there is
             validation data, else training loss); best_loss: that loss.
@@ -48,6 +49,7 @@ class History:
     val_loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     grad_norm: list = field(default_factory=list)
+    batch_loss: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     best_epoch: int | None = None
     best_loss: float = math.inf
@@ -60,6 +62,7 @@ class History:
     def as_dict(self) -> dict:
         return {"train_loss": list(self.train_loss), "val_loss": list(self.val_loss),
                 "lr": list(self.lr), "grad_norm": list(self.grad_norm),
+                "batch_loss": list(self.batch_loss),
                 "metrics": {k: list(v) for k, v in self.metrics.items()},
                 "best_epoch": self.best_epoch, "best_loss": self.best_loss,
                 "stopped_early": self.stopped_early}
@@ -110,12 +113,11 @@ def _to_tensor(a, ref):
         return a
     if not hasattr(a, "dtype"):
         a = np.asarray(a)
-    if ref is not None:
-        if a.dtype.kind == "f" and a.dtype != ref.dtype:
-            a = a.astype(ref.dtype)
-        if backend.device_of(a) != ref.device:
-            a = backend.to_device(a, ref.device)
-    return as_tensor(a)
+    if ref is None:
+        return as_tensor(a)             # no parameters: the default device
+    if a.dtype.kind == "f" and a.dtype != ref.dtype:
+        a = a.astype(ref.dtype)
+    return as_tensor(a, device=ref.device)
 
 
 def _to_tensors(batch, ref):
@@ -147,6 +149,17 @@ def _batches(data, epoch):
     return data(epoch) if callable(data) else data
 
 
+def _check_reiterable(data, what, epochs):
+    """Batches are read once per epoch: a one-shot iterator (a generator, ``iter(list)``,
+    ``map``...) would be empty from the second epoch on. Say so before training starts."""
+    if epochs > 1 and not callable(data) and iter(data) is data:
+        raise TypeError(
+            f"fit: {what} is a one-shot iterator ({type(data).__name__}), but the data must be "
+            f"re-iterable: it is read once per epoch ({epochs} epochs), and an iterator is "
+            "empty after the first. Pass a list of batches, an lfs.data.DataLoader, or a "
+            "function epoch -> batches (e.g. lambda epoch: make_batches())")
+
+
 def _set_mode(model, training):
     fn = getattr(model, "train", None)
     if callable(fn):
@@ -154,8 +167,9 @@ def _set_mode(model, training):
 
 
 def _run_pass(model, data, epoch, loss_fn, step_fn, optimizer, params, clip, metrics, ref,
-              show, desc):
+              show, desc, batch_losses=None):
     """One pass over ``data``: training when ``optimizer`` is given, else evaluation.
+    Appends every batch's loss to ``batch_losses`` when it is a list.
 
     Returns (mean loss, mean grad norm or None, {metric: mean}).
     """
@@ -194,6 +208,8 @@ def _run_pass(model, data, epoch, loss_fn, step_fn, optimizer, params, clip, met
                 value = float(loss.item())
             total_loss += value * n
             count += n
+            if batch_losses is not None:
+                batch_losses.append(value)
             if metrics:
                 if output is None:
                     raise ValueError("fit: metrics need the model's output; a step_fn must "
@@ -218,14 +234,15 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
         step_fn=None, scheduler=None, clip_grad_norm: float | None = None,
         early_stopping_patience: int | None = None, min_delta: float = 0.0,
         restore_best_weights: bool = True, checkpoint_path=None, metrics: dict | None = None,
-        progress: bool | None = None, verbose: bool = False) -> History:
+        progress: bool | None = None, verbose: bool = False, on_epoch_end=None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data``.
 
     Args:
         model: an ``lfs.nn.Module`` (anything with ``parameters()``, ``state_dict()`` and
             ``load_state_dict()``; ``train()``/``eval()`` are called when present).
         train_data: batches, re-iterable each epoch: a list of ``(x, y)``, an
-            ``lfs.data.DataLoader``, or a function ``epoch -> iterable of batches``. NumPy
+            ``lfs.data.DataLoader``, or a function ``epoch -> iterable of batches`` (a
+            generator or other one-shot iterator only for ``epochs=1``). NumPy
             arrays become Tensors on the model's device, floats cast to its dtype.
         loss_fn: ``loss_fn(model(x), y) -> scalar Tensor`` (unused when ``step_fn`` given).
         optimizer: an ``lfs.optim`` optimizer over the model's parameters.
@@ -247,6 +264,9 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
             batches (or training batches without validation data).
         progress: show tqdm progress bars: True, False, or None = only on a terminal.
         verbose: print one line per epoch.
+        on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch (after
+            validation, the scheduler step and checkpointing), e.g. to print a sample of
+            what the model generates; the model is in training mode again by then.
     Returns:
         A :class:`History`.
     """
@@ -256,6 +276,9 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
         raise ValueError("fit: an optimizer is required")
     if epochs < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+    _check_reiterable(train_data, "train_data", epochs)
+    if val_data is not None:
+        _check_reiterable(val_data, "val_data", epochs)
     params = list(model.parameters())
     ref = params[0] if params else None
     show = _show_progress(progress)
@@ -269,7 +292,7 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
         train_metrics = metrics if val_data is None else None
         loss, norm, m_train = _run_pass(model, train_data, epoch, loss_fn, step_fn, optimizer,
                                         params, clip_grad_norm, train_metrics, ref, show,
-                                        f"epoch {epoch + 1}/{epochs}")
+                                        f"epoch {epoch + 1}/{epochs}", history.batch_loss)
         history.train_loss.append(loss)
         if norm is not None:
             history.grad_norm.append(norm)
@@ -306,6 +329,8 @@ def fit(model, train_data, loss_fn=None, optimizer=None, epochs: int = 1, *, val
                 parts.append(f"val_loss {history.val_loss[-1]:.4g}")
             parts += [f"{k} {v:.4g}" for k, v in m_values.items()]
             print("  ".join(parts))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
         if early_stopping_patience is not None and waited >= early_stopping_patience:
             history.stopped_early = epoch + 1 < epochs
             break

@@ -12,7 +12,7 @@ from lstm_from_scratch.autograd import sum_to
 F64 = np.float64
 
 
-def t64(values, requires_grad=True, device="cpu"):
+def t64(values, requires_grad=True, device=None):
     return lfs.tensor(values, dtype=F64, requires_grad=requires_grad, device=device)
 
 

@@ -83,7 +83,7 @@ def _fake_gpu(monkeypatch):
 
 def test_device_mismatch_names_both_devices(monkeypatch):
     fake = _fake_gpu(monkeypatch)
-    cpu = lfs.tensor([1.0, 2.0], requires_grad=True)
+    cpu = lfs.tensor([1.0, 2.0], requires_grad=True, device="cpu")
     gpu = lfs.Tensor(np.array([3.0, 4.0], dtype=np.float32).view(fake))
     assert gpu.device == "gpu" and cpu.device == "cpu"
     for op in (lambda: cpu + gpu, lambda: gpu * cpu, lambda: lfs.maximum(cpu, gpu),
@@ -155,6 +155,21 @@ def test_item_and_truth_value_need_one_element():
 def test_where_condition_must_be_boolean():
     with pytest.raises(TypeError, match="boolean"):
         lfs.where(lfs.tensor([1, 0]), lfs.zeros(2), lfs.ones(2))
+
+
+def test_masked_fill_errors_name_the_argument():
+    x = lfs.zeros(2, 3)
+    with pytest.raises(TypeError, match="mask must be boolean, got dtype int64"):
+        x.masked_fill(np.array([[1, 0, 1], [0, 0, 0]]), 0.0)
+    with pytest.raises(ValueError, match=r"mask of shape \(3, 3\) does not broadcast to the "
+                                         r"shape \(2, 3\)"):
+        x.masked_fill(np.zeros((3, 3), dtype=bool), 0.0)
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 2, 3\)"):   # never enlarges x
+        x.masked_fill(np.zeros((4, 2, 3), dtype=bool), 0.0)
+    with pytest.raises(TypeError, match="value must be a Python number"):
+        x.masked_fill(np.zeros(3, dtype=bool), lfs.ones(3))
+    with pytest.raises(TypeError, match="x must be a Tensor"):
+        lfs.masked_fill(np.zeros(3), np.zeros(3, dtype=bool), 0.0)
 
 
 def test_clip_needs_a_bound():

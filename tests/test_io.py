@@ -234,3 +234,160 @@ def test_device_tensors_save_and_checkpoint_load_onto_device(tmp_path, device):
     st = opt2.state[p]
     assert st["step"] == 1 and lfs.backend.device_of(st["exp_avg"]) == device
     assert st["exp_avg"].dtype == np.float32
+
+
+# ---- errors a user meets first: a typo, a folder --------------------------------------------------------
+def test_missing_file_and_folder_raise_the_os_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="typo.npz"):
+        io.load(tmp_path / "typo.npz")
+    with pytest.raises(IsADirectoryError):
+        io.load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        io.load_checkpoint(tmp_path / "nothing.npz")
+
+
+# ---- validate everything before the old file is touched ---------------------------------------------------
+@pytest.mark.parametrize("key", ["a\x00b", "\x00", "bad\ud800", "x.npy\x00y"])
+def test_keys_that_would_not_load_back_are_refused_before_writing(tmp_path, key):
+    path = tmp_path / "good.npz"
+    io.save({"w": np.arange(3.0)}, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="key"):
+        io.save({"w": np.ones(3), key: np.ones(2)}, path)
+    assert path.read_bytes() == before and _files(tmp_path) == ["good.npz"]
+    np.testing.assert_array_equal(io.load(path)["w"], np.arange(3.0))
+
+
+def test_every_key_that_save_accepts_loads_back(tmp_path):
+    keys = ["a", "a/b", "model/lstm.weight_ih_l0", "x.npy", "sp ace", "ünï", "a\\b", "-",
+            "tab\there", "new\nline", "/lead", "trail/", "dot."]
+    path = tmp_path / "k.npz"
+    io.save({k: np.asarray(i) for i, k in enumerate(keys)}, path)
+    back = io.load(path)
+    assert list(back) == keys
+    assert [int(v) for v in back.values()] == list(range(len(keys)))
+
+
+# ---- a killed save leaves no temporary file ----------------------------------------------------------------
+_KILLED_SAVE = r"""
+import sys, time
+import numpy as np
+from lstm_from_scratch import io
+if sys.argv[2] == "fallback":
+    io._O_TMPFILE = None                       # as on a system without O_TMPFILE
+real = np.lib.format.write_array
+def slow(*args, **kwargs):
+    real(*args, **kwargs)
+    print("writing", flush=True)               # part of the archive is on disk now
+    time.sleep(60)
+np.lib.format.write_array = slow
+io.save({"a": np.ones(1000), "b": np.zeros(1000)}, sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX signals")
+@pytest.mark.parametrize("mode", ["o_tmpfile", "fallback"])
+def test_save_killed_with_sigkill_leaves_no_temporary_file(tmp_path, mode):
+    import signal
+    import subprocess
+    import sys
+    path = tmp_path / "ckpt.npz"
+    io.save({"a": np.zeros(2)}, path)
+    before = path.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVE, str(path), mode],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before                   # the old checkpoint is intact
+    leftovers = [f for f in _files(tmp_path) if f != "ckpt.npz"]
+    if mode == "o_tmpfile" and io._O_TMPFILE is not None:
+        assert leftovers == []                           # the file never had a name
+    # in any case the next save into the folder removes what a killed save left
+    io.save({"a": np.ones(2)}, path)
+    assert _files(tmp_path) == ["ckpt.npz"]
+    np.testing.assert_array_equal(io.load(path)["a"], np.ones(2))
+
+
+def test_next_save_leaves_other_files_and_live_saves_alone(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    other = tmp_path / ".ckpt.npz.notours.tmp"
+    other.write_text("someone else's")
+    (tmp_path / "notes.txt").write_text("keep")
+    # a save in progress in this (live) process, and one of a writer that holds its lock
+    live = tmp_path / f".ckpt.npz.lfs-{os.getpid()}-{'0' * 16}.tmp"
+    live.write_text("being written")
+    locked = tmp_path / f".other.npz.lfs-{2**22 + 12345}-{'1' * 16}.tmp"    # no such pid
+    locked.write_text("being written elsewhere")
+    fcntl = pytest.importorskip("fcntl")
+    with open(locked) as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        io.save({"a": np.zeros(2)}, path)
+    assert sorted(_files(tmp_path)) == sorted(["ckpt.npz", other.name, "notes.txt",
+                                               live.name, locked.name])
+    io.save({"a": np.zeros(2)}, path)                   # the lock is gone, and so is its writer
+    assert locked.name not in _files(tmp_path) and live.name in _files(tmp_path)
+
+
+# ---- a cap on what a load may expand to ---------------------------------------------------------------
+def _deflate_bomb(path, n_bytes, name="w"):
+    """An .npz whose one DEFLATE member expands to n_bytes of zeros (float64), written in
+    chunks so that the test itself never holds it in memory."""
+    import zipfile
+    n = n_bytes // 8
+    header = {"descr": "<f8", "fortran_order": False, "shape": (n,)}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(name + ".npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            chunk = bytes(1 << 20)
+            left = n * 8
+            while left:
+                f.write(chunk[:min(left, len(chunk))])
+                left -= min(left, len(chunk))
+
+
+def _member_size(path, name="w.npy"):
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        return zf.getinfo(name).file_size           # the .npy header and the data
+
+
+def test_load_refuses_to_expand_past_its_cap(tmp_path):
+    bomb = tmp_path / "bomb.npz"
+    _deflate_bomb(bomb, 95 * 2**20)                     # 95 MiB of zeros ...
+    assert os.path.getsize(bomb) < 200_000              # ... in a file of about 95 KB
+    size = _member_size(bomb)
+    assert 95 * 2**20 < size < 95 * 2**20 + 1024
+    with pytest.raises(ValueError, match=rf"'w'.*{size} bytes.*max_bytes"):
+        io.load(bomb)                                   # refused by default ...
+    with pytest.raises(ValueError, match=r"'w'"):
+        io.load(bomb, max_bytes=2**20)
+    with pytest.raises(ValueError, match=r"'w'"):
+        io.load_checkpoint(bomb)
+    small = tmp_path / "small.npz"
+    _deflate_bomb(small, 2**20)
+    assert io.load(small)["w"].shape == (2**17,)        # under the cap: loads
+    with pytest.raises(ValueError, match=rf"'w'.*{_member_size(small)} bytes"):
+        io.load(small, max_bytes=2**19)                 # ... unless the cap is lower
+    assert io.load(bomb, max_bytes=2**27)["w"].shape == (95 * 2**17,)   # raised on request
+
+
+def test_an_uncompressed_archive_of_any_size_is_within_the_default_cap(tmp_path):
+    path = tmp_path / "big.npz"
+    io.save({"w": np.zeros(9 * 2**20, dtype=np.float64)}, path)        # 72 MiB, stored
+    assert io.load(path)["w"].shape == (9 * 2**20,)
+
+
+def test_header_that_claims_more_than_the_member_holds_is_refused(tmp_path):
+    import zipfile
+    path = tmp_path / "liar.npz"
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    with zipfile.ZipFile(path, "w") as zf:
+        with zf.open("w.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(bytes(64))
+    with pytest.raises(ValueError, match="'w'"):
+        io.load(path)

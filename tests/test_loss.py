@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import lstm_from_scratch as lfs
+from lstm_from_scratch import nn
 from lstm_from_scratch.functional import loss as L
 
 try:                      # PyTorch is optional: only the parity tests need it
@@ -51,10 +52,13 @@ def test_mse_shape_mismatch_names_both_shapes():
         L.mse_loss(x, np.zeros(4))
 
 
-def test_mse_accepts_numpy_target_and_keeps_float32():
+def test_mse_numpy_target_follows_the_dtype_rule():
     x = lfs.tensor(np.ones((2, 2), np.float32), requires_grad=True)
-    out = L.mse_loss(x, np.zeros((2, 2)))           # a float64 array does not promote
+    out = L.mse_loss(x, np.zeros((2, 2), np.float32))
     assert out.dtype == np.float32 and out.item() == 1.0
+    assert L.mse_loss(x, np.zeros((2, 2), np.int64)).dtype == np.float32   # integers adapt
+    with pytest.raises(TypeError, match="mse_loss.*float32.*float64"):
+        L.mse_loss(x, np.zeros((2, 2)))         # float64 with float32: as two tensors, an error
 
 
 # ---- cross-entropy and nll ----------------------------------------------------------------------------
@@ -289,13 +293,14 @@ def test_loss_objects_call_the_functions():
     rng = np.random.default_rng(10)
     x = lfs.tensor(rng.standard_normal((4, 3)), dtype="float64")
     t = np.array([0, 2, 1, 0])
-    assert L.CrossEntropyLoss(reduction="sum")(x, t).item() == \
+    assert nn.CrossEntropyLoss(reduction="sum")(x, t).item() == \
         L.cross_entropy(x, t, reduction="sum").item()
-    assert L.MSELoss()(x, np.zeros((4, 3))).item() == L.mse_loss(x, np.zeros((4, 3))).item()
-    assert L.NLLLoss()(x, t).item() == L.nll_loss(x, t).item()
+    assert nn.MSELoss()(x, np.zeros((4, 3))).item() == L.mse_loss(x, np.zeros((4, 3))).item()
+    assert nn.NLLLoss()(x, t).item() == L.nll_loss(x, t).item()
     y = rng.uniform(0, 1, (4, 3))
-    assert L.BCEWithLogitsLoss()(x, y).item() == L.binary_cross_entropy_with_logits(x, y).item()
-    assert "reduction='sum'" in repr(L.CrossEntropyLoss(reduction="sum"))
+    assert nn.BCEWithLogitsLoss()(x, y).item() == L.binary_cross_entropy_with_logits(x, y).item()
+    assert "reduction='sum'" in repr(nn.CrossEntropyLoss(reduction="sum"))
+    assert L.MSELoss is nn.MSELoss           # the old import path still names the same class
 
 
 # ---- devices (the GPU case runs only with CuPy and a CUDA device) -------------------------------------

@@ -420,3 +420,80 @@ def test_nn_functional_reexports():
     for name in ("sigmoid", "tanh", "relu", "softmax", "log_softmax", "linear", "dropout",
                  "embedding"):
         assert callable(getattr(F, name)), name
+
+
+# ---- load_state_dict is all-or-nothing, and tied weights are listed under every name ---------------
+@pytest.mark.parametrize("bad", [np.array(["a", "b", "c", "d"]).reshape(2, 2),
+                                 np.array([[1 + 2j, 0], [0, 0]]),
+                                 np.array([[None, 1], [2, 3]], dtype=object)])
+def test_a_value_that_cannot_be_converted_loads_nothing(bad):
+    m = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 2))
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    sd = {k: np.full(v.shape, 7.0) for k, v in before.items()}
+    sd["1.weight"] = bad.reshape(2, 2).repeat(3, axis=1)[:, :3]     # the last key, (2, 3)
+    with pytest.raises((TypeError, ValueError), match=r"1\.weight"):
+        m.load_state_dict(sd)
+    for k, v in m.state_dict().items():                # the earlier keys were not touched
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(5, 3)
+        self.out = nn.Linear(3, 5, bias=False)
+        self.out.weight = self.emb.weight             # weight tying (Press & Wolf 2017)
+
+    def forward(self, ids):
+        return self.out(self.emb(ids))
+
+
+if torch is not None:
+    class TorchTied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(5, 3)
+            self.out = torch.nn.Linear(3, 5, bias=False)
+            self.out.weight = self.emb.weight
+
+
+@needs_torch
+def test_tied_weights_are_listed_under_every_name_as_torch():
+    ours, theirs = Tied(), TorchTied()
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["emb.weight", "out.weight"]
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert len(list(ours.parameters())) == 1          # the parameter itself is shared once
+    # torch -> ours, strict
+    _from_torch(ours, theirs)
+    assert ours.out.weight is ours.emb.weight
+    np.testing.assert_array_equal(ours.out.weight.numpy(), theirs.out.weight.detach().numpy())
+    # ours -> torch, strict
+    lfs.manual_seed(3)
+    fresh = Tied()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in fresh.state_dict().items()})
+    np.testing.assert_array_equal(theirs.out.weight.detach().numpy(), fresh.emb.weight.numpy())
+    assert theirs.out.weight is theirs.emb.weight
+
+
+def test_tied_weights_with_different_values_are_refused():
+    m = Tied()
+    sd = m.state_dict()
+    before = sd["emb.weight"].copy()
+    sd["out.weight"] = sd["out.weight"] + 1
+    with pytest.raises(ValueError, match="emb.weight.*out.weight"):
+        m.load_state_dict(sd)
+    np.testing.assert_array_equal(m.emb.weight.numpy(), before)
+    sd = m.state_dict()
+    del sd["out.weight"]
+    with pytest.raises(ValueError, match="missing keys: out.weight"):
+        m.load_state_dict(sd)
+    assert m.load_state_dict(sd, strict=False).missing_keys == ["out.weight"]
+
+
+def test_tied_state_dict_round_trips_through_io(tmp_path):
+    m = Tied()
+    lfs.io.save(m.state_dict(), tmp_path / "tied.npz")
+    lfs.manual_seed(5)
+    m2 = Tied()
+    lfs.io.load_into(m2, tmp_path / "tied.npz")
+    np.testing.assert_array_equal(m2.out.weight.numpy(), m.emb.weight.numpy())

@@ -26,7 +26,7 @@ def _rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def _ours_tensor(a, device="cpu"):
+def _ours_tensor(a, device=None):
     return lfs.tensor(a, dtype=lfs.float64, device=device, requires_grad=True)
 
 
@@ -71,7 +71,7 @@ def _compare_grads(ours, theirs, ours_inputs, theirs_inputs, names):
 SEQ_MODES = ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"]
 
 
-def _make_pair(mode, device="cpu", **kw):
+def _make_pair(mode, device=None, **kw):
     kind = mode.split("_")[0]
     extra = {"nonlinearity": mode.split("_")[1].lower()} if kind == "RNN" else {}
     torch.manual_seed(0)
@@ -234,7 +234,7 @@ def test_lstm_layer_equals_lstm_cell_loop():
 CELL_MODES = ["LSTMCell", "GRUCell", "RNNCell_tanh", "RNNCell_relu"]
 
 
-def _make_cell_pair(mode, bias=True, device="cpu"):
+def _make_cell_pair(mode, bias=True, device=None):
     kind = mode.split("_")[0]
     extra = {"nonlinearity": mode.split("_")[1]} if kind == "RNNCell" else {}
     torch.manual_seed(0)
@@ -386,7 +386,7 @@ def _randomise(module, seed):
     """Non-zero values everywhere (peepholes start at zero, which would hide their terms)."""
     rng = _rng(seed)
     for p in module.parameters():
-        p.data = rng.uniform(-0.7, 0.7, p.shape).astype(p.dtype)
+        p.data = lfs.tensor(rng.uniform(-0.7, 0.7, p.shape), dtype=p.dtype, device=p.device).data
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

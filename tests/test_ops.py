@@ -25,6 +25,12 @@ def _tensors(arrays, device, requires_grad=True, dtype=F64):
             for a in arrays]
 
 
+# fixed masks for masked_fill: every row keeps at least one position (a softmax over a fully
+# masked row would be 0/0)
+_MASK34 = np.array([[True, False, False, True], [False, False, False, False],
+                    [True, True, False, True]])
+_MASK4 = np.array([False, True, True, False])
+
 # Each case: name -> (function of tensors, input shapes, input kind).
 # kind: "any" (uniform in [-1, 1]), "pos" (in [0.5, 2]), "nz" (|x| in [0.3, 1]),
 # "distinct" (values far apart: max/min/maximum have no ties).
@@ -63,6 +69,10 @@ UNARY_BINARY = {
     "clip_min_only": (lambda a: lfs.clamp(a, min=0.1), [(4, 5)], "distinct"),
     "where": (lambda a, b: lfs.where(a.data > 0, a, b), [(3, 4), (3, 4)], "nz"),
     "where_broadcast": (lambda a, b: lfs.where(a.data > 0, a, b), [(3, 4), (4,)], "nz"),
+    "masked_fill": (lambda a: a.masked_fill(_MASK34, -2.0), [(3, 4)], "any"),
+    "masked_fill_broadcast": (lambda a: lfs.masked_fill(a, _MASK4, 0.5), [(3, 4)], "any"),
+    "masked_fill_softmax": (lambda a: lfs.softmax(a.masked_fill(_MASK34, float("-inf")), dim=-1),
+                            [(3, 4)], "any"),
     "sigmoid": (lambda a: lfs.sigmoid(a), [(3, 4)], "any"),
     "tanh": (lambda a: lfs.tanh(a), [(3, 4)], "any"),
     "relu": (lambda a: lfs.relu(a), [(3, 4)], "nz"),
@@ -78,9 +88,12 @@ UNARY_BINARY = {
     "mean_axis": (lambda a: lfs.mean(a, axis=0), [(3, 4)], "any"),
     "mean_keepdims": (lambda a: a.mean(axis=(1, 2), keepdims=True), [(2, 3, 4)], "any"),
     "max_all": (lambda a: a.max(), [(3, 4)], "distinct"),
-    "max_axis": (lambda a: lfs.max(a, axis=1), [(3, 4)], "distinct"),
-    "max_keepdims": (lambda a: a.max(axis=0, keepdims=True), [(3, 4)], "distinct"),
-    "min_axis": (lambda a: lfs.min(a, axis=-1), [(3, 4)], "distinct"),
+    "max_axis": (lambda a: lfs.amax(a, axis=1), [(3, 4)], "distinct"),
+    "max_keepdims": (lambda a: a.amax(axis=0, keepdims=True), [(3, 4)], "distinct"),
+    "min_axis": (lambda a: lfs.amin(a, axis=-1), [(3, 4)], "distinct"),
+    "amax_axes": (lambda a: a.amax(dim=(0, 2)), [(2, 3, 4)], "distinct"),
+    "max_dim_values": (lambda a: a.max(dim=1).values, [(3, 4)], "distinct"),
+    "min_dim_keepdim_values": (lambda a: lfs.min(a, 0, True)[0], [(3, 4)], "distinct"),
     "var_all": (lambda a: a.var(), [(3, 4)], "any"),
     "var_axis_pop": (lambda a: lfs.var(a, axis=1, correction=0), [(3, 4)], "any"),
     "var_keepdims": (lambda a: a.var(axis=(0, 2), keepdims=True), [(2, 3, 4)], "any"),
@@ -123,7 +136,30 @@ UNARY_BINARY = {
     "matmul_batched_2d": (lambda a, b: a @ b, [(2, 3, 4), (4, 5)], "any"),
     "matmul_1d_batched": (lambda a, b: a @ b, [(4,), (2, 4, 3)], "any"),
     "matmul_batched_1d": (lambda a, b: a @ b, [(2, 3, 4), (4,)], "any"),
+    # ops added with the in-place operations (issue 7)
+    "transpose_2d_pair": (lambda a: a.transpose(0, 1), [(3, 4)], "any"),
+    "clone": (lambda a: a.clone() * a, [(3, 4)], "any"),
+    "pow_zero": (lambda a: a ** 0 + a, [(3, 4)], "any"),
+    "setitem_row": (lambda a, b: lfs.setitem(a, 1, b), [(3, 4), (4,)], "any"),
+    "setitem_broadcast": (lambda a, b: lfs.setitem(a, (slice(None), 2), b), [(3, 4), (1,)], "any"),
+    "setitem_index_array": (lambda a, b: lfs.setitem(a, [0, 2], b), [(3, 4), (2, 4)], "any"),
+    "inplace_on_graph": (lambda a, b: _inplace_chain(a, b), [(3, 4), (3, 4)], "any"),
+    "matmul_batched_one_row": (lambda a, b: a @ b, [(2, 1, 4), (2, 4, 3)], "any"),
+    "matmul_batched_one_column": (lambda a, b: a @ b, [(2, 3, 4), (2, 4, 1)], "any"),
+    "matmul_batched_outer": (lambda a, b: a @ b, [(2, 3, 1), (2, 1, 4)], "any"),
+    "matmul_one_row_broadcast": (lambda a, b: a @ b, [(2, 1, 1, 4), (3, 4, 2)], "any"),
 }
+
+
+def _inplace_chain(a, b):
+    """In-place ops on a tensor of the graph, recorded as PyTorch records them."""
+    y = a * 1.0
+    y *= b
+    y += a
+    y.tanh_()
+    y[0] = b[1] * 2
+    y.clamp_(min=-0.9)
+    return y
 
 
 def _inputs(shapes, kind, rng):
@@ -164,10 +200,12 @@ def test_values_match_numpy_reference_on_device(name, device):
 
 
 GRADGRAD = ["mul", "div", "pow_scalar", "pow_tensor", "exp", "log", "sqrt", "sigmoid", "tanh",
-            "softmax", "log_softmax", "sum_axis", "mean_keepdims", "max_axis", "var_axis_pop",
-            "matmul_2d", "matmul_1d_2d", "matmul_batch_broadcast", "getitem_repeated_indices",
-            "concat", "stack", "split_one_used", "chunk", "add_broadcast_3d", "transpose_pair",
-            "broadcast_to", "maximum", "clip", "where", "abs", "relu"]
+            "softmax", "log_softmax", "sum_axis", "mean_keepdims", "max_axis", "max_dim_values",
+            "var_axis_pop", "matmul_2d", "matmul_1d_2d", "matmul_batch_broadcast",
+            "matmul_batched_one_row", "getitem_repeated_indices", "concat", "stack",
+            "split_one_used", "chunk", "add_broadcast_3d", "transpose_pair", "broadcast_to",
+            "maximum", "clip", "where", "abs", "relu", "setitem_row", "inplace_on_graph",
+            "masked_fill_softmax"]
 
 
 @pytest.mark.parametrize("name", GRADGRAD)
@@ -232,7 +270,7 @@ def test_max_ties_split_the_gradient_like_torch_amax():
     for axis in (None, 1, 0):
         x = lfs.tensor(data, dtype=F64, requires_grad=True)
         xt = torch.tensor(data, requires_grad=True)
-        lfs.max(x, axis=axis).sum().backward()
+        lfs.amax(x, axis=axis).sum().backward()
         (torch.amax(xt) if axis is None else torch.amax(xt, dim=axis)).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=0, atol=1e-15)
     x = lfs.tensor([2.0, 2.0], dtype=F64, requires_grad=True)
@@ -298,7 +336,7 @@ def test_sigmoid_matches_the_formula_in_float64():
 
 
 def test_to_device_round_trip_carries_the_gradient(device):
-    x = lfs.tensor([1.0, -2.0, 3.0], dtype=F64, requires_grad=True)
+    x = lfs.tensor([1.0, -2.0, 3.0], dtype=F64, requires_grad=True, device="cpu")
     y = x.to(device)
     assert y.device == device
     z = (y * y).to("cpu")
@@ -426,3 +464,23 @@ def test_matmul_matches_numpy_for_every_rank_combination(device):
 def test_backend_module_is_used_by_ops(device):
     x = lfs.tensor([1.0, 2.0], device=device)
     assert backend.device_of(lfs.exp(x).data) == device
+
+
+def test_masked_fill_values_gradient_and_torch_parity(device):
+    """Filled positions hold exactly the value; after a softmax, -inf gives weight exactly 0
+    and the gradient there is exactly 0; values and gradient equal torch's masked_fill."""
+    rng = np.random.default_rng(3)
+    data, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    x = lfs.tensor(data, device=device, requires_grad=True)
+    y = lfs.softmax(x.masked_fill(_MASK34, float("-inf")), dim=-1)
+    (y * lfs.tensor(w, device=device)).sum().backward()
+    assert (y.numpy()[_MASK34] == 0).all() and (x.grad.numpy()[_MASK34] == 0).all()
+    np.testing.assert_allclose(y.numpy().sum(axis=-1), 1.0, rtol=1e-15)
+    filled = lfs.masked_fill(x, _MASK4, 7.5).numpy()
+    assert (filled[:, _MASK4] == 7.5).all() and (filled[:, ~_MASK4] == data[:, ~_MASK4]).all()
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(data, requires_grad=True)
+    yt = torch.softmax(xt.masked_fill(torch.tensor(_MASK34), float("-inf")), dim=-1)
+    (yt * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)

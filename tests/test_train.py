@@ -54,6 +54,22 @@ def test_train_loss_is_the_batch_size_weighted_mean():
     assert hist.train_loss[0] == pytest.approx(sum(expected) / 10, rel=1e-6)
 
 
+
+def test_batch_losses_are_recorded_in_order_and_on_epoch_end_is_called():
+    X, y = _regression(n=12)
+    model = _linear()
+    batches = [(X[:4], y[:4]), (X[4:8], y[4:8]), (X[8:], y[8:])]
+    first = [mse_loss(model(lfs.tensor(xb)), lfs.tensor(yb)).item() for xb, yb in batches[:1]]
+    calls = []
+    hist = train.fit(model, batches, mse_loss, optim.SGD(model.parameters(), lr=0.05), epochs=2,
+                     val_data=[(X, y)], progress=False,
+                     on_epoch_end=lambda epoch, h: calls.append((epoch, len(h.val_loss),
+                                                                 len(h.batch_loss))))
+    assert len(hist.batch_loss) == 6 and hist.batch_loss[0] == pytest.approx(first[0], rel=1e-6)
+    assert hist.train_loss[0] == pytest.approx(np.mean(hist.batch_loss[:3]), rel=1e-6)
+    assert calls == [(0, 1, 3), (1, 2, 6)]            # after validation, once per epoch
+    assert hist.as_dict()["batch_loss"] == hist.batch_loss
+
 def test_early_stopping_triggers_and_restores_the_best_weights():
     """Training pulls the weight toward 2, validation wants -1: validation only gets worse,
     so the best epoch is the first and training stops `patience` epochs later."""

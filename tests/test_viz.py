@@ -145,9 +145,34 @@ def test_deep_chain_does_not_recurse():
     assert len(functions) == 5000
 
 
+def test_plot_by_horizon_lines_and_bands():
+    from lstm_from_scratch.viz import MODEL_COLORS, plot_by_horizon
+
+    fig, ax = plt.subplots()
+    runs = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 5.0]])
+    plot_by_horizon(ax, {"LSTM": runs, "ARIMA": np.array([1.5, 1.5, 1.5])})
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["LSTM", "ARIMA"]
+    np.testing.assert_allclose(lines[0].get_ydata(), [1.5, 2.5, 4.0])
+    np.testing.assert_allclose(lines[0].get_xdata(), [1, 2, 3])
+    assert matplotlib.colors.to_hex(lines[1].get_color()) == MODEL_COLORS["ARIMA"].lower()
+    assert len(ax.collections) == 1                      # one band, for the seeds of the LSTM
+    with pytest.raises(ValueError, match="must be"):
+        plot_by_horizon(ax, {"x": np.zeros((2, 2, 2))})
+
+
+def test_plot_confusion_matrix_normalises_rows():
+    from lstm_from_scratch.viz import plot_confusion_matrix
+
+    fig, ax = plt.subplots()
+    im = plot_confusion_matrix(ax, [[3, 1], [0, 4]], class_names=["a", "b"])
+    np.testing.assert_allclose(im.get_array(), [[0.75, 0.25], [0, 1]])
+    assert sorted(t.get_text() for t in ax.texts) == ["0.25", "0.75", "1.00"]
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(ax, np.zeros((2, 3)))
 # ---- experiments over seeds --------------------------------------------------------------
-from lstm_from_scratch.viz import (MODEL_COLORS, plot_gradient_reach, plot_seed_band,  # noqa: E402
-                                   plot_solve_heatmap, seed_band)
+from lstm_from_scratch.viz import (MODEL_COLORS, plot_gradient_reach_over_seeds,  # noqa: E402
+                                   plot_seed_band, plot_solve_heatmap, seed_band)
 
 
 def test_seed_band_is_median_and_range_ignoring_missing():
@@ -188,12 +213,12 @@ def test_plot_solve_heatmap_cells_and_labels():
 def test_plot_gradient_reach_normalises_each_seed():
     k = [1, 10, 100]
     norms = [[2.0, 4.0], [0.2, 4.0], [0.0, 0.4]]          # (K, S) as recorded; a zero
-    ax = plot_gradient_reach(k, norms, color=MODEL_COLORS["RNN"], label="RNN")
+    ax = plot_gradient_reach_over_seeds(k, norms, color=MODEL_COLORS["RNN"], label="RNN")
     y = ax.lines[-1].get_ydata()
     np.testing.assert_allclose(y, [1.0, 0.55, 0.1])       # median of (1, 1), (0.1, 1), (-, 0.1)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="3 distances"):
-        plot_gradient_reach(k, [[1.0, 2.0]])
+        plot_gradient_reach_over_seeds(k, [[1.0, 2.0]])
 
 
 def test_every_model_of_the_gates_sweep_has_a_colour():

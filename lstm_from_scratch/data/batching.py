@@ -18,6 +18,15 @@ def _check_arrays(arrays):
     return arrays, n
 
 
+def _check_batch_size(batch_size):
+    """A positive int (PyTorch's DataLoader refuses others when it is built, too)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
+            batch_size < 1:
+        raise ValueError(f"batch_size should be a positive integer value, but got "
+                         f"batch_size={batch_size!r}")
+    return int(batch_size)
+
+
 def iterate_minibatches(arrays, batch_size: int, shuffle: bool = True, seed=None, rng=None,
                         drop_last: bool = False):
     """Yield tuples of aligned minibatches ``(a[idx], b[idx], ...)``.
@@ -29,8 +38,7 @@ def iterate_minibatches(arrays, batch_size: int, shuffle: bool = True, seed=None
     """
     single = hasattr(arrays, "shape")
     arrays, n = _check_arrays((arrays,) if single else arrays)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = _check_batch_size(batch_size)
     order = make_rng(seed, rng).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
@@ -49,27 +57,50 @@ class DataLoader:
         arrays: a tuple of arrays with the same first dimension N (or one array).
         batch_size, shuffle, drop_last: as :func:`iterate_minibatches`.
         seed: base seed of the shuffling.
+        sampler: an iterable of row indices to visit, in its order, instead of all rows
+            (e.g. ``lfs.distributed.DistributedSampler``: this process's share); as in
+            PyTorch it excludes ``shuffle``, and it is iterated afresh every pass.
     """
 
     def __init__(self, arrays, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, sampler=None):
         self.single = hasattr(arrays, "shape")
         self.arrays, self.n = _check_arrays((arrays,) if self.single else tuple(arrays))
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle "
+                             "(the sampler decides the order)")
         self.batch_size, self.shuffle, self.seed, self.drop_last = \
-            batch_size, shuffle, seed, drop_last
+            _check_batch_size(batch_size), shuffle, seed, drop_last
+        self.sampler = sampler
         self.epoch = 0
 
     def __len__(self):
+        n = self.n if self.sampler is None else len(self.sampler)
         if self.drop_last:
-            return self.n // self.batch_size
-        return -(-self.n // self.batch_size)
+            return n // self.batch_size
+        return -(-n // self.batch_size)
 
     def __iter__(self):
+        if self.sampler is not None:
+            yield from self._iter_sampler()
+            return
         seed = np.random.SeedSequence([self.seed, self.epoch])
         self.epoch += 1
         for batch in iterate_minibatches(self.arrays, self.batch_size, shuffle=self.shuffle,
                                          rng=np.random.default_rng(seed),
                                          drop_last=self.drop_last):
+            yield batch[0] if self.single else batch
+
+    def _iter_sampler(self):
+        order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        if order.size and (order.min() < 0 or order.max() >= self.n):
+            raise IndexError(f"DataLoader: the sampler gave indices in [{order.min()}, "
+                             f"{order.max()}], but the arrays have {self.n} rows")
+        self.epoch += 1
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = tuple(a[idx] for a in self.arrays)
             yield batch[0] if self.single else batch
 
 
@@ -118,8 +149,9 @@ def one_hot(indices, num_classes: int, dtype=np.float32):
 
 
 def to_tensors(*arrays, dtype=None, device=None):
-    """Each array as an ``lfs`` Tensor (floats keep their dtype unless ``dtype`` is given;
-    integer arrays stay integer). Returns a tuple (or one Tensor for one array)."""
+    """Each array as an ``lfs`` Tensor on ``device`` (default: the default device,
+    ``lfs.get_device()``, as every constructor); floats keep their dtype unless ``dtype`` is
+    given, integer arrays stay integer. Returns a tuple (or one Tensor for one array)."""
     from .. import functional as F
     out = []
     for a in arrays:

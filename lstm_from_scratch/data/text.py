@@ -31,18 +31,27 @@ class CharVocab:
     >>> v = CharVocab("hello")
     >>> v.encode("hell"), v.decode([1, 0])
     (array([1, 0, 2, 2]), 'eh')
+
+    With ``unk`` (a character of the vocabulary), ``encode`` maps every character outside the
+    vocabulary to ``unk``'s id instead of raising, as torchtext's ``set_default_index``:
+
+    >>> CharVocab("hello?", unk="?").decode(CharVocab("hello?", unk="?").encode("help!"))
+    'hel??'
     """
 
-    def __init__(self, text: str = "", chars=None):
+    def __init__(self, text: str = "", chars=None, unk: str | None = None):
         chars = sorted(set(text)) if chars is None else list(chars)
         if len(set(chars)) != len(chars):
             raise ValueError("CharVocab: chars must be distinct")
         self.itos = list(chars)
         self.stoi = {c: i for i, c in enumerate(self.itos)}
+        if unk is not None and unk not in self.stoi:
+            raise ValueError(f"CharVocab: unk={unk!r} must be one of the vocabulary's characters")
+        self.unk = unk
 
     @classmethod
-    def from_text(cls, text: str) -> "CharVocab":
-        return cls(text)
+    def from_text(cls, text: str, unk: str | None = None) -> "CharVocab":
+        return cls(text, unk=unk)
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -51,7 +60,12 @@ class CharVocab:
         return ch in self.stoi
 
     def encode(self, text: str) -> np.ndarray:
-        """(len(text),) int64 ids; an unknown character is a KeyError naming it."""
+        """(len(text),) int64 ids; an unknown character is ``unk``'s id, or without ``unk``
+        a KeyError naming it."""
+        if self.unk is not None:
+            default = self.stoi[self.unk]
+            return np.fromiter((self.stoi.get(c, default) for c in text), dtype=np.int64,
+                               count=len(text))
         try:
             return np.fromiter((self.stoi[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError as e:

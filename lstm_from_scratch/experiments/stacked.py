@@ -126,7 +126,7 @@ class Stacked(Module):
 
     def num_parameters_per_model(self) -> int:
         """The parameter count of one model (layer and head)."""
-        return sum(p.size for p in self.parameters()) // self.num_models
+        return sum(p.numel() for p in self.parameters()) // self.num_models
 
     def forward(self, x, every_step: bool = False, keep_states: bool = False):
         """Run the S models.

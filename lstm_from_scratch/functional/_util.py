@@ -9,10 +9,16 @@ from .. import backend
 from ..autograd import Tensor
 
 
-def as_tensor_like(value, like: Tensor) -> Tensor:
-    """``value`` as a Tensor on ``like``'s device; Python scalars take ``like``'s dtype.
+def as_tensor_like(value, like: Tensor, op: str = "operation",
+                   what: str = "an operand") -> Tensor:
+    """``value`` as a Tensor on ``like``'s device.
 
-    A Python float never promotes a float32 tensor to float64 (nor does a NumPy scalar).
+    The dtype rule: what has no dtype of its own (Python numbers, lists) and NumPy scalars
+    take ``like``'s dtype, so a Python float never promotes a float32 tensor to float64. An
+    array keeps its dtype, exactly as a Tensor operand would, so ``binary_operands`` treats
+    ``t + array`` as ``t + tensor(array)``: float32 with float64 is an error either way.
+    Host data (NumPy arrays, lists) is copied to ``like``'s device; a CuPy array for a CPU
+    tensor is an error naming ``op``, ``what`` and both devices.
     """
     if isinstance(value, Tensor):
         return value
@@ -25,33 +31,32 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
         if dt.kind != "f" and isinstance(value, (float, np.floating)):
             dt = np.dtype(np.float32) if isinstance(value, float) else value.dtype
         return Tensor(xp.asarray(value, dtype=dt))
-    arr = value
-    if backend.get_array_module(arr) is not xp and hasattr(arr, "__array__") and \
-            backend.device_of(like.data) == "gpu":
-        arr = xp.asarray(arr)
-    arr = xp.asarray(arr)
-    if arr.dtype.kind == "f" and like.data.dtype.kind == "f" and arr.dtype != like.data.dtype:
-        arr = arr.astype(like.data.dtype)
+    arr = backend.array_on(value, like.device, op=op, what=what)
+    if not hasattr(value, "dtype") and arr.dtype.kind in "fiu" and like.data.dtype.kind == "f" \
+            and arr.dtype != like.data.dtype:
+        arr = arr.astype(like.data.dtype)           # Python data: no dtype of its own
     return Tensor(arr)
 
 
 def binary_operands(a, b, op: str):
     """Both operands as Tensors with one common floating dtype.
 
-    Mixing float32 and float64 tensors is an error (the library never promotes silently);
-    an integer or boolean operand is cast to the other operand's floating dtype.
+    Mixing float32 and float64 is an error (the library never promotes silently), whether the
+    other operand is a Tensor or a NumPy/CuPy array; an integer or boolean operand is cast to
+    the other operand's floating dtype.
     """
     if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b)
+        a = as_tensor_like(a, b, op, "the first operand")
     elif not isinstance(b, Tensor):
-        b = as_tensor_like(b, a)
+        b = as_tensor_like(b, a, op, "the second operand")
     da, db = a.data.dtype, b.data.dtype
     if da != db:
         fa, fb = da.kind == "f", db.kind == "f"
         if fa and fb:
             raise TypeError(
                 f"{op}: operands have dtypes {da} and {db}; the library never promotes float32 "
-                f"to float64 silently: convert one with .to(dtype=...) first")
+                f"to float64 silently (a NumPy array counts as a tensor of its dtype): convert "
+                f"one with .to(dtype=...) (an array with .astype(...)) first")
         if fa:
             b = Tensor(b.data.astype(da))
         elif fb:

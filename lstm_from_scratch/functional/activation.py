@@ -50,7 +50,8 @@ class Tanh(Function):
 class ReLU(Function):
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask
+        # PyTorch's "x < 0 ? 0 : x", not x * mask: -1 * False is -0.0 (PyTorch: +0.0)
+        return self.xp.where(x < 0, x.dtype.type(0), x)
 
     def backward(self, gy):
         return gy * self.mask

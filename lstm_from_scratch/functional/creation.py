@@ -24,17 +24,29 @@ def _float_dtype(dtype):
     return dt
 
 
+def _target_device(data, device):
+    """Where a new tensor made from ``data`` goes (PyTorch's rule): ``device`` if given; else
+    the device of data that already lives on one (a Tensor, a CuPy array); else, for host data
+    (lists, scalars, NumPy arrays), the default device ``lfs.get_device()``."""
+    if device is not None:
+        return backend._parse_device(device)
+    if isinstance(data, Tensor):
+        return data.device
+    if backend.device_of(data) == "gpu":
+        return "gpu"
+    return backend.get_device()
+
+
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
     """A new leaf Tensor holding a copy of ``data`` (list, scalar, NumPy/CuPy array, Tensor).
 
     Python floats become float32 (PyTorch's default); NumPy arrays keep their dtype; Python
-    ints become int64.
+    ints become int64. Placement: ``device`` if given; a Tensor or CuPy array keeps its device;
+    host data (lists, scalars, NumPy arrays) goes to the default device, ``lfs.get_device()``.
     """
+    dev = _target_device(data, device)
     if isinstance(data, Tensor):
         data = data.data
-    dev = backend._parse_device(device) if device is not None else (
-        backend.device_of(data) if hasattr(data, "dtype") and not isinstance(data, np.generic)
-        else backend.get_device())
     xp = backend.xp_for(dev)
     dt = _as_dtype(dtype)
     if dt is None and not hasattr(data, "dtype"):
@@ -54,11 +66,12 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """Like ``tensor`` but shares memory with an array already of the right kind."""
+    """Like ``tensor`` (same placement rule) but shares memory with an array that already has
+    the right dtype and lives on the right device."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
-    if hasattr(data, "dtype") and not isinstance(data, np.generic) and dtype is None and \
-            (device is None or backend._parse_device(device) == backend.device_of(data)):
+    if hasattr(data, "dtype") and not isinstance(data, (np.generic, Tensor)) and dtype is None \
+            and _target_device(data, device) == backend.device_of(data):
         return Tensor(data)
     return tensor(data, dtype=dtype, device=device)
 

@@ -1,10 +1,12 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons, where, clip.
+"""Element-wise primitives: arithmetic, exp/log, comparisons, where (and masked_fill), clip.
 
 Each op is a Function with ``forward`` on arrays and ``backward`` on gradients. Binary ops
 broadcast as NumPy does; the engine sums their gradients back to each input's shape
 (``autograd.sum_to``), so no backward here deals with broadcasting.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, unary
@@ -44,9 +46,15 @@ class Mul(Function):
         return a * b
 
     def backward(self, gy):
-        a, b = self.saved_inputs()
+        # read only what is needed (a's gradient needs b, b's needs a): a value that is not
+        # needed may be changed in place before backward, as in PyTorch
         need_a, need_b = self.needs_input_grad
-        return (gy * b if need_a else None), (gy * a if need_b else None)
+        if need_a and need_b:
+            a, b = self.saved_inputs()
+            return gy * b, gy * a
+        if need_a:
+            return gy * self.saved_input(1), None
+        return None, gy * self.saved_input(0)
 
 
 class Div(Function):
@@ -54,9 +62,9 @@ class Div(Function):
         return a / b
 
     def backward(self, gy):
-        a, b = self.saved_inputs()
+        b = self.saved_input(1)
         ga = gy / b
-        gb = -ga * a / b if self.needs_input_grad[1] else None
+        gb = -ga * self.saved_input(0) / b if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -78,28 +86,57 @@ class PowScalar(Function):
         return x ** self.p
 
     def backward(self, gy):
-        x = self.saved_input()
         p = self.p
+        if p == 0:
+            # x ** 0 = 1 everywhere: the gradient is 0, also at x = 0 where the formula
+            # below would give 0 * 0 ** -1 = nan (PyTorch: 0)
+            return _zeros_like(gy)
+        x = self.saved_input()
         if p == 2:
             return gy * (x * 2)
         return gy * (x ** (p - 1) * p)
 
 
 class Pow(Function):
-    """a ** b with a tensor exponent: d/da = b a^(b-1), d/db = a^b log a."""
+    """a ** b with a tensor exponent: d/da = b a^(b-1) (0 where b = 0), d/db = a^b log a
+    (0 where a = 0 and b >= 0), as PyTorch's."""
 
     def forward(self, a, b):
         return a ** b
 
     def backward(self, gy):
         a, b = self.saved_inputs()
-        ga = gy * b * a ** (b - 1) if self.needs_input_grad[0] else None
-        gb = None
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            # where b == 0 the gradient is 0; the exponent b - 1 = -1 would give 0 * inf = nan
+            # at a = 0, so use exponent 1 there (no warning) and set those entries to 0
+            zero = (b.data if isinstance(b, Tensor) else b) == 0
+            if isinstance(b, Tensor):
+                exponent = where(Tensor(zero), 1.0, b - 1)
+                ga = _where_zero(zero, gy * b * a ** exponent)
+            else:
+                exponent = backend.get_array_module(b).where(zero, b.dtype.type(1), b - 1)
+                with np.errstate(divide="ignore"):      # 0 ** negative: inf, as PyTorch
+                    ga = _where_zero(zero, gy * b * a ** exponent)
         if self.needs_input_grad[1]:
             y = self.saved_output()
             # log a is undefined for a <= 0; where y == 0 (a == 0, b > 0) the term is 0
             gb = gy * y * unary("log", _where_positive(a))
         return ga, gb
+
+
+def _zeros_like(g):
+    if isinstance(g, Tensor):
+        return Tensor(backend.get_array_module(g.data).zeros(g.shape, dtype=g.dtype))
+    return backend.get_array_module(g).zeros(g.shape, dtype=g.dtype)
+
+
+def _where_zero(mask, g):
+    """g with the entries where ``mask`` holds set to 0 (an array or a Tensor)."""
+    if isinstance(g, Tensor):
+        return where(Tensor(mask), 0.0, g)
+    xp = backend.get_array_module(g)
+    return xp.where(mask, g.dtype.type(0), g)
 
 
 def _where_positive(a):
@@ -199,6 +236,14 @@ class Where(Function):
     def backward(self, gy):
         c = self.cond
         return gy * c, gy * ~c
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 class AsType(Function):
@@ -309,9 +354,8 @@ def where(condition, a, b):
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     if like is None:
         raise TypeError("where: at least one of a and b must be a Tensor")
-    from .. import backend
-    xp = backend.get_array_module(like.data)
-    cond = xp.asarray(cond)
+    cond = backend.array_on(cond, like.device, op="where", what="condition",
+                            other="a and b are", host_data=not isinstance(condition, Tensor))
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
     a, b = binary_operands(a, b, "where")
@@ -323,8 +367,42 @@ def where(condition, a, b):
         raise
 
 
+def masked_fill(x, mask, value):
+    """``x`` with ``value`` wherever ``mask`` is True, as ``torch.Tensor.masked_fill``.
+
+    x: a Tensor; mask: boolean (Tensor or array) broadcastable to ``x``'s shape (never
+    larger); value: a Python number (e.g. ``float("-inf")``, to give a position exactly zero
+    weight in a following softmax). The gradient flows to ``x`` where ``mask`` is False and
+    is zero where it is True. It is ``where(mask, value, x)``: the same node, PyTorch's name.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"masked_fill: x must be a Tensor, got {type(x).__name__}")
+    if isinstance(value, Tensor) or hasattr(value, "shape"):
+        raise TypeError("masked_fill: value must be a Python number (a 0-d fill value), "
+                        f"got {type(value).__name__}")
+    m = mask.data if isinstance(mask, Tensor) else mask
+    m_shape = tuple(getattr(m, "shape", ()))
+    dtype = getattr(m, "dtype", None)
+    if dtype is None or dtype != bool:
+        raise TypeError(f"masked_fill: mask must be boolean, got "
+                        f"{'dtype ' + str(dtype) if dtype is not None else type(mask).__name__}")
+    try:
+        shape = np.broadcast_shapes(m_shape, x.shape)      # shapes only: no array is touched
+    except ValueError:
+        shape = None
+    if shape != x.shape:
+        raise ValueError(f"masked_fill: mask of shape {m_shape} does not broadcast to the "
+                         f"shape {x.shape} of x")
+    return where(mask, value, x)
+
+
 def astype(x, dtype):
     return AsType(dtype)(x)
+
+
+def clone(x):
+    """A copy of ``x`` with its own memory; the gradient passes through unchanged."""
+    return Clone()(x)
 
 
 def to_device(x, device):
@@ -334,9 +412,12 @@ def to_device(x, device):
 # ---- comparisons: boolean tensors, not differentiable ---------------------------------------------
 def _compare(a, b, ufunc_name, op):
     if not isinstance(a, Tensor):
-        a = as_tensor_like(a, b)
+        a = as_tensor_like(a, b, op, "the first operand")
     if not isinstance(b, Tensor):
-        b = as_tensor_like(b, a)
+        b = as_tensor_like(b, a, op, "the second operand")
+    if a.device != b.device:
+        raise backend.device_mismatch(op, "the second operand", b.device, a.device,
+                                      "the first is")
     try:
         return Tensor(getattr(a.data, ufunc_name)(b.data))
     except ValueError as e:

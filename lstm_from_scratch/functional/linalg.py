@@ -1,8 +1,11 @@
 """Matrix multiplication for 1-D, 2-D and batched (broadcast) operands."""
 from __future__ import annotations
 
-from ..autograd import Function
+from .. import backend
+from ..autograd import DeferredGradient, Function, Tensor
 from ._util import binary_operands
+
+DEFER_WEIGHT_GRADIENTS = True     # Linear's weight gradient as a SumOfProducts (see there)
 
 
 class MatMul(Function):
@@ -13,8 +16,10 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
-        a, b = self.saved_inputs()
         need_a, need_b = self.needs_input_grad
+        # a's gradient needs b, b's needs a; shapes are read from the input tensors
+        a = self.saved_input(0) if need_b else self.inputs[0].data
+        b = self.saved_input(1) if need_a else self.inputs[1].data
         if a.ndim == 1 and b.ndim == 1:                 # dot product: gy is a scalar
             return (gy * b if need_a else None), (gy * a if need_b else None)
         a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a          # (1, n)
@@ -24,12 +29,22 @@ class MatMul(Function):
         if b.ndim == 1:
             gy = gy.reshape(gy.shape + (1,))
         ga = gb = None
+        # In a batched product with one row (m = 1, e.g. one query against many keys) or one
+        # column (n = 1), a gradient is a batch of outer products, contracted over a length-1
+        # axis; NumPy's matmul runs those 2-3x slower than the same broadcast multiplication.
+        batched = a2.ndim > 2 or b2.ndim > 2
         if need_a:
-            ga = gy @ b2.swapaxes(-1, -2)
+            if batched and b2.shape[-1] == 1:
+                ga = gy * b2.swapaxes(-1, -2)            # (..., m, 1) * (..., 1, k)
+            else:
+                ga = gy @ b2.swapaxes(-1, -2)
             if a.ndim == 1:                              # drop the promoted row axis
                 ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
         if need_b:
-            gb = a2.swapaxes(-1, -2) @ gy
+            if batched and a2.shape[-2] == 1:
+                gb = a2.swapaxes(-1, -2) * gy            # (..., k, 1) * (..., 1, n)
+            else:
+                gb = a2.swapaxes(-1, -2) @ gy
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1])
         return ga, gb                                    # the engine sums batch dimensions
@@ -72,18 +87,68 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
-        inputs = self.saved_inputs()
-        x, weight = inputs[0], inputs[1]
         needs = self.needs_input_grad
-        gx = gy @ weight if needs[0] else None
+        n_inputs = len(self.inputs)
+        # x's gradient needs the weight, the weight's needs x; the bias's needs neither
+        gx = gy @ self.saved_input(1) if needs[0] else None
         gw = gb = None
         if needs[1]:
+            x = self.saved_input(0)
             rows_gy = gy.reshape((-1, gy.shape[-1])) if gy.ndim != 2 else gy
             rows_x = x.reshape((-1, x.shape[-1])) if x.ndim != 2 else x
-            gw = rows_gy.T @ rows_x
-        if len(inputs) > 2 and needs[2]:
+            if (DEFER_WEIGHT_GRADIENTS and self.inputs[1].creator is None
+                    and not isinstance(gy, Tensor)):
+                gw = SumOfProducts(rows_gy, rows_x)      # a leaf: summed first, multiplied once
+            else:
+                gw = rows_gy.T @ rows_x
+        if n_inputs > 2 and needs[2]:
             gb = gy.sum(axis=tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
-        return (gx, gw) if len(inputs) == 2 else (gx, gw, gb)
+        return (gx, gw) if n_inputs == 2 else (gx, gw, gb)
+
+
+class SumOfProducts(DeferredGradient):
+    """sum_k gy_k^T x_k, kept as its factors until the backward pass is over.
+
+    A recurrent layer applies one weight at every time step, so its gradient is a sum of T
+    products (B, out)^T (B, in), each then added into the running sum: T small products and T
+    passes over the whole (out, in) matrix. Kept as factors, the sum is one product of the
+    stacked rows, (T*B, out)^T (T*B, in), computed once (as the fused kernels and chapter 5's
+    eq-bptt-weights do it). The graph and what each node computes are unchanged; only the
+    order in which the engine adds the terms is (a rounding-level difference).
+    """
+
+    __slots__ = ("gys", "xs", "dense", "shape")
+
+    def __init__(self, gy, x):
+        self.gys, self.xs, self.dense = [gy], [x], None
+        self.shape = (gy.shape[1], x.shape[1])
+
+    def __iadd__(self, other):
+        if isinstance(other, SumOfProducts):
+            self.gys += other.gys
+            self.xs += other.xs
+            other = other.dense
+        if other is not None:
+            self.dense = other if self.dense is None else self.dense + other
+        return self
+
+    def __add__(self, other):
+        new = SumOfProducts.__new__(SumOfProducts)
+        new.gys, new.xs, new.dense, new.shape = list(self.gys), list(self.xs), self.dense, \
+            self.shape
+        new += other
+        return new
+
+    __radd__ = __add__
+
+    def materialize(self):
+        xp = backend.get_array_module(self.gys[0])
+        gy = self.gys[0] if len(self.gys) == 1 else xp.concatenate(self.gys)
+        x = self.xs[0] if len(self.xs) == 1 else xp.concatenate(self.xs)
+        g = gy.T @ x
+        if self.dense is not None:
+            g += self.dense
+        return g
 
 
 def linear(x, weight, bias=None):

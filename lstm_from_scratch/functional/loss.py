@@ -45,11 +45,9 @@ def _check_input(x, op, name="input"):
 
 def _raw_target(target, like, op):
     """The target as an array on ``like``'s device (class indices are never differentiated)."""
-    arr = target.data if isinstance(target, Tensor) else target
-    xp = backend.get_array_module(like.data)
-    if backend.device_of(like.data) == "gpu" and backend.get_array_module(arr) is not xp:
-        arr = xp.asarray(arr)
-    arr = xp.asarray(arr)
+    arr = backend.array_on(target.data if isinstance(target, Tensor) else target, like.device,
+                           op=op, what="target", other="the input is",
+                           host_data=not isinstance(target, Tensor))
     if arr.dtype.kind == "O":
         raise TypeError(f"{op}: target must be numeric, got an object array")
     return arr
@@ -69,8 +67,8 @@ def mse_loss(input, target, reduction="mean"):
 
     Args:
         input: Tensor of any shape.
-        target: Tensor or array of the same shape (a gradient flows to it too when it
-            requires one).
+        target: Tensor or array of the same shape and floating dtype (a gradient flows to
+            it too when it requires one); an integer target takes the input's dtype.
     Returns:
         A scalar Tensor, or a Tensor of ``input``'s shape for ``reduction="none"``.
 
@@ -83,6 +81,11 @@ def mse_loss(input, target, reduction="mean"):
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"mse_loss: input has shape {tuple(input.shape)} but target has shape "
                          f"{tuple(target.shape)}; they must be equal (reshape one of them)")
+    if target.dtype.kind == "f" and target.dtype != input.dtype:
+        raise TypeError(f"mse_loss: input has dtype {input.dtype} but target has dtype "
+                        f"{target.dtype} (float32 and float64 never mix silently, an array "
+                        f"no more than a tensor); convert the target, e.g. with "
+                        f".astype(np.{input.dtype}) or .to(lfs.{input.dtype})")
     diff = input - target
     return _reduce(diff * diff, reduction)
 
@@ -261,7 +264,8 @@ def _cross_entropy_probs(logp, target, w_view, reduction, label_smoothing, class
         return losses
     if reduction == "sum":
         return losses.sum()
-    return losses.sum() / float(max(logp.size // n_classes, 1)) if logp.size else losses.sum()
+    n = logp.numel()
+    return losses.sum() / float(max(n // n_classes, 1)) if n else losses.sum()
 
 
 # ---- binary cross-entropy on logits -----------------------------------------------------------------
@@ -311,63 +315,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     return _reduce(losses, reduction)
 
 
-# ---- callable objects, as torch.nn's loss modules (no parameters, so no Module needed) --------------
-class _Loss:
-    def __call__(self, input, target):
-        return self.forward(input, target)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if v is not None)
-        return f"{type(self).__name__}({args})"
-
-
-class MSELoss(_Loss):
-    """``MSELoss(reduction)(input, target)`` = ``mse_loss(input, target, reduction)``."""
-
-    def __init__(self, reduction="mean"):
-        _check_reduction(reduction, "MSELoss")
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return mse_loss(input, target, reduction=self.reduction)
-
-
-class CrossEntropyLoss(_Loss):
-    """Callable wrapper of :func:`cross_entropy` with fixed options."""
-
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        _check_reduction(reduction, "CrossEntropyLoss")
-        self.weight, self.ignore_index = weight, ignore_index
-        self.reduction, self.label_smoothing = reduction, label_smoothing
-
-    def forward(self, input, target):
-        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                             reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-
-class NLLLoss(_Loss):
-    """Callable wrapper of :func:`nll_loss` with fixed options."""
-
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        _check_reduction(reduction, "NLLLoss")
-        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
-
-    def forward(self, input, target):
-        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                        reduction=self.reduction)
-
-
-class BCEWithLogitsLoss(_Loss):
-    """Callable wrapper of :func:`binary_cross_entropy_with_logits` with fixed options."""
-
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        _check_reduction(reduction, "BCEWithLogitsLoss")
-        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
-
-    def forward(self, input, target):
-        return binary_cross_entropy_with_logits(input, target, weight=self.weight,
-                                                pos_weight=self.pos_weight,
-                                                reduction=self.reduction)
-
-
+# The loss classes (MSELoss, CrossEntropyLoss, ...) are Modules, so they live in lfs.nn
+# (nn/loss.py); this module keeps the functions. The old import path still works.
 LOSS_CLASSES = ("BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss")
+
+
+def __getattr__(name):
+    if name in LOSS_CLASSES:            # `from lstm_from_scratch.functional.loss import MSELoss`
+        from ..nn import loss as _modules
+        return getattr(_modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -107,12 +107,16 @@ def _has_advanced_index(index) -> bool:
 
 
 def _unwrap_index(index, xp):
-    """Tensors and lists in an index become arrays of the data's module."""
+    """Tensors and lists in an index become arrays of the data's module (host indices are
+    copied to the GPU, as PyTorch allows; GPU indices for CPU data are an error)."""
+    device = "cpu" if xp is np else "gpu"
+
     def conv(it):
         if isinstance(it, Tensor):
             it = it.data
         if isinstance(it, (list, np.ndarray)) or hasattr(it, "__cuda_array_interface__"):
-            arr = xp.asarray(it)
+            arr = backend.array_on(it, device, op="getitem", what="an index array",
+                                   other="the indexed tensor is")
             if arr.dtype.kind not in "iub":
                 raise IndexError(f"index arrays must be integer or boolean, got dtype {arr.dtype}")
             return arr
@@ -137,7 +141,12 @@ class GetItem(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x[self.index]
+        y = x[self.index]
+        if isinstance(y, np.generic):
+            # NumPy returns a scalar (a copy) for a full integer index; PyTorch a 0-d view,
+            # which in-place writes (e = x[0]; e += 1) must reach: ask NumPy for the view
+            y = x[(self.index if isinstance(self.index, tuple) else (self.index,)) + (Ellipsis,)]
+        return y
 
     def backward(self, gy):
         return ScatterAdd(self.index, self.in_shape, self.advanced)(gy) if isinstance(gy, Tensor) \
@@ -165,6 +174,27 @@ class ScatterAdd(Function):
         return ggx[self.index]
 
 
+class SetItem(Function):
+    """``x[index] = v`` out of place: a copy of x with v written at index. The gradient of x
+    is zero where v was written; v gets the gradient of the positions it was written to."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, v):
+        out = x.copy()
+        out[self.index] = v
+        keep = self.xp.ones(x.shape, dtype=bool)
+        keep[self.index] = False
+        self.keep = keep
+        return out
+
+    def backward(self, gy):
+        gx = gy * self.keep if self.needs_input_grad[0] else None
+        gv = gy[self.index] if self.needs_input_grad[1] else None
+        return gx, gv           # the engine sums gv back to v's shape (broadcast values)
+
+
 # ---- public functions ---------------------------------------------------------------------------
 def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -173,20 +203,21 @@ def reshape(x, *shape):
         return Reshape(tuple(int(s) for s in shape))(x)
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
-                         f"({x.size} elements) into shape {tuple(shape)}") from None
+                         f"({x.numel()} elements) into shape {tuple(shape)}") from None
 
 
 def transpose(x, *axes):
-    """Reverse the axes (no arguments) or permute them (``transpose(x, 1, 0, 2)``).
+    """PyTorch's ``transpose(x, dim0, dim1)``: swap two dimensions, for any number of
+    dimensions (``x.transpose(0, 1)`` of a matrix is its transpose).
 
-    With exactly two axes on a tensor of more than two dimensions, swaps those two, as
-    ``torch.transpose(x, d0, d1)`` does.
+    NumPy's forms work too: no arguments reverse the axes, and a permutation given as one
+    tuple or as three or more axes permutes them (``x.transpose((1, 0, 2))``).
     """
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
+        return permute(x, *tuple(axes[0]))
     if not axes:
         return Transpose(None)(x)
-    if len(axes) == 2 and x.ndim != 2:
+    if len(axes) == 2:
         return swapaxes(x, axes[0], axes[1])
     return permute(x, *axes)
 
@@ -299,6 +330,26 @@ def getitem(x, index):
         return GetItem(index, advanced)(x)
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
+
+
+def plain_index(index, array):
+    """An index for ``array`` with Tensors and lists turned into arrays of its module."""
+    if not _has_advanced_index(index):
+        return index
+    return _unwrap_index(index, backend.get_array_module(array))
+
+
+def setitem(x, index, value):
+    """``x`` with ``value`` written at ``index``, as a new tensor on the graph (what
+    ``x[index] = value`` records; see ``Tensor.__setitem__``)."""
+    if x.dtype != value.dtype:
+        raise TypeError(f"setitem: value has dtype {value.dtype}, the tensor {x.dtype}")
+    key = plain_index(index, x.data)
+    try:
+        return SetItem(key)(x, value)
+    except (ValueError, IndexError) as e:
+        raise type(e)(f"setitem: cannot assign a value of shape {value.shape} to index "
+                      f"{index!r} of a tensor of shape {x.shape}: {e}") from None
 
 
 def squeeze(x, axis=None, *, dim=None):

@@ -15,8 +15,9 @@ On the CPU the element-wise pass is a dozen in-place NumPy calls into preallocat
 on the GPU it is one CUDA kernel (``_cuda.py``, compiled on first use). Results equal the
 primitive path (float64: 1e-12) and PyTorch's ``nn.LSTM`` / ``nn.GRU``.
 
-Large work buffers are pooled and reused across calls on the CPU (only when nothing refers to
-them any more); ``clear_workspace()`` releases them.
+Large work buffers are reused across calls on the CPU: each node owns its buffers until the
+engine frees it, then they go back to a free list (``_workspace.py``); ``clear_workspace()``
+drops the free ones.
 
 The backward is first-order only: under ``create_graph=True`` it raises
 ``NotImplementedError`` (use the primitive path, ``fused=False``, for higher-order gradients).
@@ -26,8 +27,9 @@ The backward is first-order only: under ``create_graph=True`` it raises
     gru_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> output, h_n
     gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh) -> h_new
 """
+from ._workspace import clear_workspace
 from .gru import GRUFused, gru_cell, gru_sequence
-from .lstm import LSTMFused, clear_workspace, lstm_cell, lstm_sequence
+from .lstm import LSTMFused, lstm_cell, lstm_sequence
 
 __all__ = ["GRUFused", "LSTMFused", "clear_workspace", "gru_cell", "gru_sequence", "lstm_cell",
            "lstm_sequence"]

@@ -8,10 +8,11 @@ gradient. The buffers and their layouts are the ones the NumPy path uses (see ls
 so the two paths compute the same quantities in the same places. Every argument is ``raw``
 (indexed by hand) and C-contiguous; the launch passes ``size=B*H``.
 
-Sign conventions shared with the NumPy path: the pre-activation buffers hold -z for sigmoid
-gates and -2z for the LSTM's g gate (the weights were pre-multiplied), so
-sigmoid(z) = 1 / (1 + exp(a)) and tanh(z) = 2 / (1 + exp(a)) - 1. exp overflows to inf for
-very negative z, which gives exactly 0 for the sigmoid, as it should.
+The LSTM kernels compute chapter 5's equations (eq-bptt-cell forward; eq-bptt-c, eq-bptt-delta,
+eq-bptt-fig backward) with its symbols. Sign conventions shared with the NumPy path's exp form:
+the pre-activation buffers hold -a for sigmoid gates and -2a for the LSTM's g gate (the weights
+were pre-multiplied), so sigma(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 / (1 + exp(-2a)) - 1.
+exp overflows to inf for very negative a, which gives exactly 0 for the sigmoid, as it should.
 """
 from __future__ import annotations
 
@@ -24,23 +25,23 @@ _LSTM_FORWARD = r"""
 const ptrdiff_t b = i / H, j = i % H;
 const ptrdiff_t r4 = b * 4 * H;
 const T one = 1, two = 2;
-const T zi = a[r4 + j] + gh[r4 + j];
-const T zf = a[r4 + H + j] + gh[r4 + H + j];
-const T zg = a[r4 + 2 * H + j] + gh[r4 + 2 * H + j];
-const T zo = a[r4 + 3 * H + j] + gh[r4 + 3 * H + j];
-const T ig = one / (one + exp(zi));
-const T fg = one / (one + exp(zf));
-const T gg = two / (one + exp(zg)) - one;
-const T og = one / (one + exp(zo));
-const T cc = fg * cprev[i] + ig * gg;
-const T th = tanh(cc);
-a[r4 + j] = ig;
-a[r4 + H + j] = fg;
-a[r4 + 2 * H + j] = gg;
-a[r4 + 3 * H + j] = og;
-tc[i] = th;
-c[i] = cc;
-h[i] = og * th;
+const T ai = a[r4 + j] + gh[r4 + j];                 // -a^i_t (eq-bptt-preact, scaled)
+const T af = a[r4 + H + j] + gh[r4 + H + j];         // -a^f_t
+const T ag = a[r4 + 2 * H + j] + gh[r4 + 2 * H + j]; // -2 a^g_t
+const T ao = a[r4 + 3 * H + j] + gh[r4 + 3 * H + j]; // -a^o_t
+const T i_t = one / (one + exp(ai));                 // eq-bptt-cell
+const T f_t = one / (one + exp(af));
+const T g_t = two / (one + exp(ag)) - one;
+const T o_t = one / (one + exp(ao));
+const T c_t = f_t * cprev[i] + i_t * g_t;
+const T tanh_c = tanh(c_t);
+a[r4 + j] = i_t;
+a[r4 + H + j] = f_t;
+a[r4 + 2 * H + j] = g_t;
+a[r4 + 3 * H + j] = o_t;
+tc[i] = tanh_c;
+c[i] = c_t;
+h[i] = o_t * tanh_c;
 """
 
 # k: the whole (5, T, B, H) gate-major buffer of factors [K_i K_f K_g K_o K_c]; a: the
@@ -51,13 +52,13 @@ h[i] = og * th;
 _LSTM_BACKWARD = r"""
 const ptrdiff_t b = i / H, j = i % H;
 const ptrdiff_t r4 = b * 4 * H, p = off + i;
-const T dh = dout[p] + dhrec[i];
-const T dcv = dc[i] + dh * k[4 * S + p];
-dz[r4 + j] = dcv * k[p];
-dz[r4 + H + j] = dcv * k[S + p];
-dz[r4 + 2 * H + j] = dcv * k[2 * S + p];
-dz[r4 + 3 * H + j] = dh * k[3 * S + p];
-dc[i] = dcv * a[S + p];
+const T h_bar = dout[p] + dhrec[i];                  // everything reaching h_t
+const T c_bar = dc[i] + h_bar * k[4 * S + p];        // eq-bptt-c
+dz[r4 + j] = c_bar * k[p];                           // delta^i (eq-bptt-delta)
+dz[r4 + H + j] = c_bar * k[S + p];                   // delta^f
+dz[r4 + 2 * H + j] = c_bar * k[2 * S + p];           // delta^g
+dz[r4 + 3 * H + j] = h_bar * k[3 * S + p];           // delta^o
+dc[i] = c_bar * a[S + p];                            // c_bar_t f_t, to step t-1 (eq-bptt-fig)
 """
 
 # a (B, 3H): [a_n | -z_r -z_z] x-parts in, [n | r z] out (in place);

@@ -49,9 +49,8 @@ def _as_index_array(ids, num_embeddings, xp, device):
             bad = lo if lo < 0 else hi
             raise IndexError(f"Embedding: index {bad} is out of range for an embedding with "
                              f"{num_embeddings} entries (valid indices are 0..{num_embeddings - 1})")
-    if backend.device_of(arr) != device:
-        arr = backend.to_device(arr, device)
-    return arr
+    return backend.array_on(arr, device, op="Embedding", what="the indices",
+                            other="the weight is", host_data=not isinstance(ids, Tensor))
 
 
 def embedding(ids, weight, padding_idx=None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, increment_version
 
 
 def _check(tensor, op):
@@ -21,6 +21,7 @@ def _check(tensor, op):
 
 def _fill(tensor, values):
     tensor.data[...] = values
+    increment_version(tensor)           # an in-place write, as torch's init functions
     return tensor
 
 
@@ -136,7 +137,7 @@ def orthogonal_(tensor, gain: float = 1.0):
         raise ValueError(f"orthogonal_: needs at least 2 dimensions, got shape {tensor.shape}")
     xp = backend.get_array_module(tensor.data)
     rows = tensor.shape[0]
-    cols = tensor.size // rows
+    cols = tensor.numel() // rows
     g = backend.rng(tensor.device)
     flat = g.standard_normal((rows, cols), dtype=tensor.dtype)
     if rows < cols:

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, _as_dtype
+from ..autograd import Tensor, parse_to_args
 
 
 class Parameter(Tensor):
@@ -49,6 +49,18 @@ def _to_numpy_value(value):
     if hasattr(value, "dtype") and not isinstance(value, np.generic):
         return value                                            # numpy or cupy array
     return np.asarray(value)
+
+
+def _converted_value(value, like):
+    """``value`` as a new array of ``like``'s dtype on its device; TypeError for values that
+    are not numbers (strings, complex numbers, objects)."""
+    a = _to_numpy_value(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"a {a.dtype} value cannot be loaded into a {like.dtype} tensor "
+                        "(numbers only)")
+    a = backend.to_device(a, like.device)
+    xp = backend.get_array_module(like.data)
+    return xp.array(a, dtype=like.dtype, copy=True)
 
 
 class Module:
@@ -240,17 +252,11 @@ class Module:
     def to(self, *args, device=None, dtype=None):
         """Move every parameter and buffer to ``device`` and/or cast it to a float ``dtype``.
 
-        ``m.to("gpu")``, ``m.to(lfs.float64)``, ``m.to("cpu", lfs.float32)``. Parameters are
-        changed in place (their ``.data`` is replaced), so an optimizer built before keeps
-        working. Returns self.
+        ``m.to("gpu")``, ``m.to(lfs.float64)``, ``m.to("cpu", lfs.float32)``, ``m.to(tensor)``
+        (the arguments of ``Tensor.to``). Parameters are changed in place (their ``.data`` is
+        replaced), so an optimizer built before keeps working. Returns self.
         """
-        for a in args:
-            if isinstance(a, str) and (a.lower() in backend.DEVICES or a.lower().startswith("cuda")):
-                device = a
-            else:
-                dtype = a
-        dev = backend._parse_device(device) if device is not None else None
-        dt = _as_dtype(dtype)
+        dev, dt = parse_to_args(args, device, dtype, op="Module.to")
         if dt is not None and dt.kind != "f":
             raise TypeError(f"Module.to() only casts to floating-point dtypes, got {dt}")
 
@@ -282,44 +288,75 @@ class Module:
         return self.to(dtype=np.float32)
 
     # -- state dicts --------------------------------------------------------------------------
+    def _state_items(self, prefix=""):
+        """(dotted name, tensor) in PyTorch's state-dict order (each module's parameters, then
+        its buffers, then its children's, depth first), under every name a tensor has: a
+        tensor shared by two modules (tied weights) appears once per name, as in PyTorch's
+        state dict (named_parameters() lists it once)."""
+        items = []
+        stack = [(prefix, self, ())]
+        while stack:                    # depth first, in registration order, no recursion
+            pre, m, path = stack.pop()
+            items += [(pre + n, t) for n, t in m._parameters.items() if t is not None]
+            items += [(pre + n, t) for n, t in m._buffers.items() if t is not None]
+            path = path + (id(m),)      # a module that contains itself is not entered again
+            stack.extend(reversed([(pre + n + ".", c, path) for n, c in m._modules.items()
+                                   if c is not None and id(c) not in path]))
+        return items
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Every parameter and buffer by dotted name, as a NumPy copy (from either device).
 
         The names are PyTorch's, so ``{k: torch.from_numpy(v) ...}`` loads into the torch model.
+        A tied (shared) weight is listed under each of its names, as in PyTorch.
         """
         out = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = backend.to_numpy(p.data)
-        for name, b in self.named_buffers():
-            out[name] = backend.to_numpy(b.data)
+        for name, t in self._state_items():
+            out[name] = backend.to_numpy(t.data)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True):
-        """Copy values into the parameters and buffers, by name.
+        """Copy values into the parameters and buffers, by name; all or nothing.
 
         Args:
             state_dict: name -> NumPy array, CuPy array, lfs Tensor or torch tensor (e.g. a
                 PyTorch model's ``{k: v.numpy() for k, v in model.state_dict().items()}``).
                 Values are cast to each parameter's dtype and moved to its device.
             strict: if True, a key missing from ``state_dict`` or one the module does not
-                have is an error. A value of the wrong shape is always an error.
+                have is an error. A value of the wrong shape or one that cannot be converted
+                (strings, complex numbers, objects) is always an error.
         Returns:
             ``(missing_keys, unexpected_keys)``, as PyTorch.
         Raises:
-            KeyError / ValueError naming every missing, unexpected and mis-shaped key at once.
+            ValueError (TypeError for unconvertible values) naming every missing, unexpected,
+            mis-shaped and unconvertible key at once. Every value is converted and checked
+            before the first one is assigned, so a failed load changes nothing.
         """
-        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        items = self._state_items()
+        own = OrderedDict(items)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        arrays, wrong_shape = {}, []
-        for k, t in own.items():
+        converted, wrong_shape, wrong_type, conflicts, first_name = {}, [], [], [], {}
+        for k, t in items:
             if k not in state_dict:
                 continue
-            a = _to_numpy_value(state_dict[k])
+            try:
+                a = _converted_value(state_dict[k], t)
+            except (TypeError, ValueError) as e:
+                wrong_type.append(f"{k}: {e}")
+                continue
             if tuple(a.shape) != tuple(t.shape):
                 wrong_shape.append(f"{k}: expected shape {tuple(t.shape)}, got {tuple(a.shape)}")
+                continue
+            if id(t) in first_name:             # a tied weight: all its names must agree
+                other = first_name[id(t)]
+                if not np.array_equal(backend.to_numpy(converted[other][1]),
+                                      backend.to_numpy(a)):
+                    conflicts.append(f"{other} and {k} (one tied tensor) have different values")
+                    continue
             else:
-                arrays[k] = a
+                first_name[id(t)] = k
+            converted[k] = (t, a)
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
@@ -327,14 +364,16 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if wrong_shape:
             problems.append("wrong shapes: " + "; ".join(wrong_shape))
+        if conflicts:
+            problems.append("tied tensors: " + "; ".join(conflicts))
+        if wrong_type:
+            problems.append("values that cannot be converted: " + "; ".join(wrong_type))
         if problems:
-            raise ValueError(f"error(s) in loading state_dict for {type(self).__name__}:\n  "
-                             + "\n  ".join(problems))
-        for k, a in arrays.items():       # only after every check passed: no half-loaded model
-            t = own[k]
-            a = backend.to_device(a, t.device) if hasattr(a, "dtype") else a
-            xp = backend.get_array_module(t.data)
-            t.data = xp.array(a, dtype=t.dtype, copy=True)
+            error = TypeError if wrong_type and len(problems) == 1 else ValueError
+            raise error(f"error(s) in loading state_dict for {type(self).__name__}:\n  "
+                        + "\n  ".join(problems))
+        for t, a in converted.values():     # only after every check passed: no half-loaded model
+            t.data = a
         return _IncompatibleKeys(missing, unexpected)
 
     # -- representation --------------------------------------------------------------------------

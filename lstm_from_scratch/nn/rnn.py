@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, _as_dtype
+from ..autograd import Function, Tensor, _as_dtype, increment_version
 from ..functional import (chunk, concat, linear, matmul, relu, sigmoid, split, stack, tanh,
                           zeros)
 from . import functional as F
@@ -255,13 +255,19 @@ def _check_input_size(name, x, input_size):
 
 
 def _check_tensor(name, what, t, like):
-    """A clear error when ``t`` is not a Tensor of ``like``'s dtype and device."""
+    """A clear error when ``t`` is not a Tensor of ``like``'s dtype and device; the advice
+    names only conversions that exist."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
     if t.dtype != like.dtype:
+        if t.dtype.kind != "f":
+            raise TypeError(
+                f"{name}: {what} has dtype {t.dtype} but the layer computes in {like.dtype}; "
+                f"a recurrent layer takes floating-point input: convert it with "
+                f"{what}.to(lfs.{like.dtype}) (token ids go through an nn.Embedding first)")
         raise TypeError(f"{name}: {what} has dtype {t.dtype} but the parameters are {like.dtype}; "
                         f"convert the model with .to(lfs.{t.dtype}) or the {what} with "
-                        f".to(dtype=lfs.{like.dtype})")
+                        f".to(lfs.{like.dtype})")
     if t.device != like.device:
         raise RuntimeError(f"{name}: {what} is on device '{t.device}' but the parameters are on "
                            f"'{like.device}'; move one of them with .to()")
@@ -485,6 +491,7 @@ def _reset_lstm_parameters(module, bias_names):
         for prefix, suffix in bias_names:
             p = getattr(module, prefix + suffix)
             p.data[f * H:(f + 1) * H] += p.dtype.type(module.forget_bias)
+            increment_version(p)
 
 
 def _lstm_extra_repr(s, module):
@@ -642,8 +649,11 @@ class _RNNBase(Module):
         pieces: x (T, B, I) -> T tensors (B, G)."""
         T, B, _ = x.shape
         gx = _affine(x.reshape(T * B, x.shape[2]), weight_ih, bias_ih)
-        pieces = split(gx, B, axis=0) if T > 1 else (gx,)
-        return pieces
+        if T == 1:
+            return (gx,)
+        # pieces of B rows; with an empty batch (B = 0) as T empty pieces, as PyTorch's
+        # layers accept it
+        return split(gx, B if B else [0] * T, axis=0)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

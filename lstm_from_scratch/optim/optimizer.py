@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, enable_grad
+from ..autograd import Tensor, enable_grad, increment_version
 
 
 class _Required:
@@ -92,7 +92,11 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter with a gradient. ``closure``, if given, is called
-        first (with gradients enabled) to re-evaluate the loss; its value is returned."""
+        first (with gradients enabled) to re-evaluate the loss; its value is returned.
+
+        Parameters are updated in place (``p.data`` keeps its identity) and their version is
+        bumped, so a backward through a graph recorded before the step raises instead of
+        using the new values."""
         loss = None
         if closure is not None:
             with enable_grad():
@@ -101,7 +105,13 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                self._update(p, p.grad.data, group, self.state.setdefault(p, {}))
+                state = self.state.setdefault(p, {})
+                if state:
+                    _follow_parameter(state, p)
+                self._update(p, p.grad.data, group, state)
+                # p.data changed in place: a graph recorded before this step that still
+                # needs the old value now refuses to backward (as PyTorch)
+                increment_version(p)
         return loss
 
     def _update(self, p, grad, group, state):
@@ -183,6 +193,26 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _follow_parameter(state: dict, p: Tensor) -> None:
+    """Move (and cast) the state arrays of ``p`` to where ``p`` is now.
+
+    ``Module.to()`` replaces each parameter's data in place, so the optimizer keeps the same
+    parameter objects; state made before the move (momentum buffers, Adam's moments) would
+    otherwise stay on the old device or dtype, and the next update would mix the two.
+    """
+    data = p.data
+    for name, value in state.items():
+        if value.__class__ is data.__class__ and value.dtype == data.dtype:
+            continue                    # the usual case: nothing moved
+        if not hasattr(value, "dtype") or isinstance(value, np.generic):
+            continue                    # step counters
+        if backend.device_of(value) != p.device:
+            value = backend.to_device(value, p.device)
+        if value.dtype.kind == "f" and value.dtype != data.dtype:
+            value = value.astype(data.dtype)
+        state[name] = value
 
 
 def _python_value(value):

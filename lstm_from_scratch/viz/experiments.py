@@ -103,8 +103,8 @@ def plot_solve_heatmap(rates, models, lengths, ax=None, counts=None, title=None,
     return ax
 
 
-def plot_gradient_reach(k, norms, ax=None, color=None, label=None, normalize=True,
-                        alpha=0.2, **line_kw):
+def plot_gradient_reach_over_seeds(k, norms, ax=None, color=None, label=None,
+                                   normalize=True, alpha=0.2, **line_kw):
     """How far back the gradient reaches: ||dL/dh_{T-k}|| against the distance k, median and
     range over seeds, on log-log axes.
 
@@ -123,8 +123,8 @@ def plot_gradient_reach(k, norms, ax=None, color=None, label=None, normalize=Tru
     if a.shape[0] == len(k) and a.shape[1] != len(k):
         a = a.T                                     # -> (S, K)
     elif a.shape[1] != len(k):
-        raise ValueError(f"plot_gradient_reach: {len(k)} distances but norms of shape "
-                         f"{a.shape}")
+        raise ValueError(f"plot_gradient_reach_over_seeds: {len(k)} distances but norms of "
+                         f"shape {a.shape}")
     if normalize:
         with np.errstate(all="ignore"):
             a = a / a[:, :1]
@@ -134,4 +134,4 @@ def plot_gradient_reach(k, norms, ax=None, color=None, label=None, normalize=Tru
     return ax
 
 
-__all__ = ["plot_gradient_reach", "plot_seed_band", "plot_solve_heatmap", "seed_band"]
+__all__ = ["plot_gradient_reach_over_seeds", "plot_seed_band", "plot_solve_heatmap", "seed_band"]

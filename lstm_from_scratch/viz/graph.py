@@ -74,7 +74,7 @@ def _gate_of(label):
 def _leaf_text(t, label):
     if label:
         return label
-    if t.size == 1:                     # a constant such as the 1 in 1 - y
+    if t.numel() == 1:                  # a constant such as the 1 in 1 - y
         return f"{t.item():g}"
     return "×".join(str(s) for s in t.shape) or "()"
 

@@ -19,13 +19,19 @@ GATE_COLORS = {
 }
 # Models compared across chapters keep their colours too.
 MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline": "#999999",
+                # chapters 9 and 10: forecasting baselines and sequence classifiers
+                "naive": "#BBBBBB", "seasonal naive": "#000000", "AR": "#CC79A7",
+                "ARIMA": "#0072B2", "BiLSTM": "#D55E00", "logistic regression": "#56B4E9",
                 # chapter 8's other models and LSTM variants (Paul Tol's muted palette, so they
                 # stay apart from the three above when drawn together)
                 "IRNN": "#882255", "LSTM, bias 0": "#DDCC77", "no forget gate": "#CC6677",
-                "coupled (CIFG)": "#332288", "coupled, bias 1": "#6677CC", "peepholes": "#88CCEE", "no input gate": "#661100",
-                "no output gate": "#AA4499",
-                "tanh gates": "#999933", "sigmoid candidate": "#44AA99",
-                "sigmoid cell output": "#117733", "multiplicative": "#000000"}
+                "coupled (CIFG)": "#332288", "coupled, bias 1": "#6677CC", "peepholes": "#88CCEE",
+                "no input gate": "#661100", "no output gate": "#AA4499", "tanh gates": "#999933",
+                "sigmoid candidate": "#44AA99", "sigmoid cell output": "#117733",
+                "multiplicative": "#5D3A9B",
+                # chapter 11: the encoder-decoder without attention and with each attention
+                "encoder-decoder": "#A6761D", "additive": "#1B7837", "general": "#E7298A",
+                "dot": "#7570B3"}
 
 
 def use_book_style() -> None:

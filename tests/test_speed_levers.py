@@ -1,0 +1,112 @@
+"""Engine-level speed levers (see docs/decisions.md, "Performance notes"): they must not change
+what is computed beyond rounding, and each must be able to fail its test."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstm_from_scratch as lfs
+from lstm_from_scratch import cpu as _cpu
+from lstm_from_scratch.functional import linalg
+
+
+def _recurrent_grads(defer, capture=False, steps=6, seed=0):
+    """h_t = tanh(linear(h_{t-1}, W, b) + x_t): W applied at every step, as a recurrent layer
+    does. Returns the gradients of W and b (and of x) in float64."""
+    rng = np.random.default_rng(seed)
+    W = lfs.tensor(rng.standard_normal((5, 5)) * 0.5, requires_grad=True)
+    b = lfs.tensor(rng.standard_normal(5), requires_grad=True)
+    x = lfs.tensor(rng.standard_normal((steps, 3, 5)), requires_grad=True)
+    old = linalg.DEFER_WEIGHT_GRADIENTS
+    linalg.DEFER_WEIGHT_GRADIENTS = defer
+    try:
+        h = lfs.zeros((3, 5), dtype=np.float64)
+        total = 0
+        for t in range(steps):
+            h = lfs.tanh(lfs.linear(h, W, b) + x[t])
+            total = total + (h * h).sum()
+        if capture:
+            return [g.numpy() for g in lfs.grad(total, [W, b, x])]
+        total.backward()
+        return [W.grad.numpy(), b.grad.numpy(), x.grad.numpy()]
+    finally:
+        linalg.DEFER_WEIGHT_GRADIENTS = old
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["backward", "lfs.grad"])
+def test_deferred_weight_gradient_equals_the_per_step_sum(capture):
+    dense = _recurrent_grads(False, capture)
+    deferred = _recurrent_grads(True, capture)
+    assert np.abs(dense[0]).max() > 1e-2
+    for a, b in zip(deferred, dense):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_deferred_weight_gradient_is_summed_with_dense_contributions():
+    """W also used by a MatMul (dense gradient) and by Linear (deferred): both add up."""
+    rng = np.random.default_rng(1)
+    W = lfs.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    x = lfs.tensor(rng.standard_normal((2, 3)))
+    y = (lfs.linear(x, W) ** 2).sum() + (lfs.linear(x * 2.0, W)).sum() + (x @ W.T).sum()
+    y.backward()
+    got = W.grad.numpy()
+    xa, Wa = x.numpy(), W.numpy()
+    want = 2 * (xa @ Wa.T).T @ xa + np.ones((2, 4)).T @ (2 * xa) + np.ones((2, 4)).T @ xa
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    y2 = (lfs.linear(x, W) ** 2).sum()
+    y2.backward()                                   # accumulates into the existing .grad
+    np.testing.assert_allclose(W.grad.numpy(), want + 2 * (xa @ Wa.T).T @ xa, rtol=0, atol=1e-12)
+
+
+def test_create_graph_keeps_the_weight_gradient_differentiable():
+    rng = np.random.default_rng(2)
+    W = lfs.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    x = lfs.tensor(rng.standard_normal((2, 3)))
+    (gW,) = lfs.grad((lfs.linear(x, W) ** 2).sum(), [W], create_graph=True)
+    assert isinstance(gW, lfs.Tensor) and gW.requires_grad
+    (ggW,) = lfs.grad((gW * gW).sum(), [W])
+    assert np.isfinite(ggW.numpy()).all() and np.abs(ggW.numpy()).max() > 0
+
+
+def test_sum_of_products_can_fail():
+    """The comparison above is not vacuous: a wrong materialisation is caught."""
+    original = linalg.SumOfProducts.materialize
+    try:
+        linalg.SumOfProducts.materialize = lambda self: original(self) * 1.001
+        with pytest.raises(AssertionError):
+            test_deferred_weight_gradient_equals_the_per_step_sum(False)
+    finally:
+        linalg.SumOfProducts.materialize = original
+
+
+def test_malloc_tuning_is_on_by_default_and_can_be_refused():
+    code = "import lstm_from_scratch.cpu as c; print(c.malloc_tuned)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"LFS_MALLOC_TUNING": "0", "PATH": ""})
+    if sys.platform.startswith("linux"):
+        assert on.stdout.strip() in ("True", "False")       # False off glibc (musl)
+    assert off.stdout.strip() == "False", off.stderr
+    assert _cpu.tune_malloc() == _cpu.malloc_tuned
+
+
+def test_sigmoid_formulation_choice_can_be_overridden():
+    code = "import lstm_from_scratch.cpu as c; print(c.SIGMOID_VIA_TANH)"
+    for choice, want in (("exp", "False"), ("tanh", "True")):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"LFS_SIGMOID": choice, "PATH": ""})
+        assert r.stdout.strip() == want, r.stderr
+
+
+def test_blas_threads_sets_and_restores_openblas_threads():
+    ctx = _cpu.blas_threads(1)
+    if not ctx.available:
+        pytest.skip("NumPy does not use OpenBLAS here")
+    get = ctx._api[1]
+    before = get()
+    with ctx:
+        assert get() == 1
+        a = np.ones((64, 64), np.float32)
+        assert float((a @ a)[0, 0]) == 64.0
+    assert get() == before
