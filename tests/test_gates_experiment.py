@@ -134,3 +134,18 @@ def test_record_reproduces():
                 if not c["ok"]:
                     failures.append((model, task, T, c))
     assert not failures, failures
+
+
+def test_stacked_weights_do_not_depend_on_the_default_device(cupy_standin, monkeypatch):
+    """Every weight of a stack (the heads too) is drawn on the CPU from its seed, so a sweep
+    with LFS_DEVICE=gpu starts from the record's weights."""
+    from lstm_from_scratch import backend
+
+    monkeypatch.setattr(backend, "_default_device", "cpu")
+    on_cpu = {n: p.numpy() for n, p in Stacked(gates.MODELS["LSTM"], 2, 8, 1, [0, 3])
+              .named_parameters()}
+    monkeypatch.setattr(backend, "_default_device", "gpu")
+    stack = Stacked(gates.MODELS["LSTM"], 2, 8, 1, [0, 3])
+    assert stack.head_weight.device == "gpu"
+    for name, p in stack.named_parameters():
+        np.testing.assert_array_equal(p.numpy(), on_cpu[name], err_msg=name)
