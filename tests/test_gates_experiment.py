@@ -61,6 +61,29 @@ def test_run_config_record_and_summary():
     assert s == dict(solved=3, seeds=4, rate=0.75, median=200.0, min=100, max=300)
 
 
+def test_merge_records_the_sweeps_cost(tmp_path):
+    """Three sessions, two of them side by side, then a pause: the wall time counts the time
+    any session ran, the summed wall time each session's, the elapsed time the pause too."""
+    from lstm_from_scratch.experiments.provenance import write_results
+
+    settings = {"seeds": [0]}
+    sessions = [("2026-01-01T10:00:00+00:00", 600.0, 60.0, "a"),
+                ("2026-01-01T10:05:00+00:00", 600.0, 50.0, "b"),     # overlaps the first
+                ("2026-01-01T12:00:00+00:00", 300.0, 30.0, "c")]     # after a pause
+    paths = []
+    for date, wall, cpu, key in sessions:
+        path = tmp_path / f"{key}.json"
+        write_results(path, {"provenance": {}, "settings": settings, "runs": {key: {}},
+                             "sessions": [dict(date=date, wall_time_s=wall, cpu_time_s=cpu)]})
+        paths.append(path)
+    gates.merge(paths, tmp_path / "all.json")
+    sweep = read_results(tmp_path / "all.json")["sweep"]
+    assert sweep["configurations"] == 3 and sweep["sessions"] == 3
+    assert sweep["cpu_time_s"] == 140.0 and sweep["process_wall_time_s"] == 1500.0
+    assert sweep["wall_time_s"] == 900.0 + 300.0              # 10:00-10:15, 12:00-12:05
+    assert sweep["elapsed_s"] == 2 * 3600 + 300.0
+
+
 def test_compare_flags_differences():
     rec = dict(seeds=[0, 1], eval_steps=[50, 100, 150], val_loss=[[0.2, 0.1, 0.01],
                                                                    [0.2, 0.2, 0.2]],
@@ -86,7 +109,8 @@ def test_every_model_builds_with_its_parameter_count():
     head = 9
     assert counts["RNN"] == counts["IRNN"] == 8 * (2 + 8 + 2) + head
     assert counts["GRU"] == 3 * 8 * 12 + head
-    assert counts["LSTM"] == counts["tanh gates"] == counts["multiplicative"] == 4 * 8 * 12 + head
+    assert counts["LSTM"] == counts["tanh gates"] == counts["multiplicative"] \
+        == counts["sigmoid candidate"] == counts["all sigmoid"] == 4 * 8 * 12 + head
     assert counts["coupled (CIFG)"] == counts["no forget gate"] == counts["no output gate"] \
         == counts["no input gate"] == counts["coupled, bias 1"] == 3 * 8 * 12 + head
     assert counts["peepholes"] == 4 * 8 * 12 + 3 * 8 + head
@@ -110,3 +134,18 @@ def test_record_reproduces():
                 if not c["ok"]:
                     failures.append((model, task, T, c))
     assert not failures, failures
+
+
+def test_stacked_weights_do_not_depend_on_the_default_device(cupy_standin, monkeypatch):
+    """Every weight of a stack (the heads too) is drawn on the CPU from its seed, so a sweep
+    with LFS_DEVICE=gpu starts from the record's weights."""
+    from lstm_from_scratch import backend
+
+    monkeypatch.setattr(backend, "_default_device", "cpu")
+    on_cpu = {n: p.numpy() for n, p in Stacked(gates.MODELS["LSTM"], 2, 8, 1, [0, 3])
+              .named_parameters()}
+    monkeypatch.setattr(backend, "_default_device", "gpu")
+    stack = Stacked(gates.MODELS["LSTM"], 2, 8, 1, [0, 3])
+    assert stack.head_weight.device == "gpu"
+    for name, p in stack.named_parameters():
+        np.testing.assert_array_equal(p.numpy(), on_cpu[name], err_msg=name)

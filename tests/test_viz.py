@@ -217,6 +217,7 @@ def test_plot_gradient_reach_normalises_each_seed():
     y = ax.lines[-1].get_ydata()
     np.testing.assert_allclose(y, [1.0, 0.55, 0.1])       # median of (1, 1), (0.1, 1), (-, 0.1)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert [ax.xaxis.get_major_formatter()(v) for v in k] == ["1", "10", "100"]
     with pytest.raises(ValueError, match="3 distances"):
         plot_gradient_reach_over_seeds(k, [[1.0, 2.0]])
 

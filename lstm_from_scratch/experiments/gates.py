@@ -98,6 +98,8 @@ MODELS = {
     "tanh gates": {"kind": "LSTM", "gate_activation": "tanh", "forget_bias": 1.0},
     "sigmoid candidate": {"kind": "LSTM", "candidate_activation": "sigmoid", "forget_bias": 1.0},
     "sigmoid cell output": {"kind": "LSTM", "cell_activation": "sigmoid", "forget_bias": 1.0},
+    "all sigmoid": {"kind": "LSTM", "candidate_activation": "sigmoid", "cell_activation": "sigmoid",
+                    "forget_bias": 1.0},
     "multiplicative": {"kind": "LSTM", "cell_update": "multiply", "forget_bias": 1.0, "c0": 1.0},
 }
 
@@ -365,6 +367,9 @@ def main(argv=None):
     results["sessions"].append(session)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for n, (name, task, T) in enumerate(todo, 1):
+        if any(Path(p).exists() and key_of(name, task, T) in read_results(p)["runs"]
+               for p in args.done):                 # done elsewhere since we started
+            continue
         rec = run_config(name, task, T, cfg["seeds"], settings)
         results["runs"][key_of(name, task, T)] = rec
         session["wall_time_s"] = round(time.perf_counter() - wall0, 1)
@@ -380,8 +385,11 @@ def main(argv=None):
 def merge(paths, out):
     """Combine results files (shards of one sweep, same settings) into ``out``.
 
-    The merged file keeps every session's provenance and records the sweep's total CPU time
-    and its wall time (from the first session's start to the last one's end)."""
+    The merged file keeps every session's provenance and records the sweep's cost: its total
+    CPU time (``cpu_time_s``), the sum of the sessions' wall times (``process_wall_time_s``),
+    its wall time (``wall_time_s``: the time at least one session was running, the union of
+    their intervals) and the time from the first session's start to the last one's end
+    (``elapsed_s``, which includes any pause between sessions)."""
     import datetime
 
     parts = [read_results(p) for p in paths]
@@ -396,13 +404,24 @@ def merge(paths, out):
     runs = dict(sorted(runs.items(), key=lambda kv: order.get(kv[0], len(order))))
     start = [datetime.datetime.fromisoformat(s["date"]) for s in sessions]
     end = [t + datetime.timedelta(seconds=s.get("wall_time_s", 0)) for t, s in zip(start, sessions)]
+    busy, reach = 0.0, None                 # the union of the sessions' intervals
+    for a, b in sorted(zip(start, end)):
+        if reach is None or a > reach:
+            busy += (b - a).total_seconds()
+            reach = b
+        elif b > reach:
+            busy += (b - reach).total_seconds()
+            reach = b
     sweep = dict(configurations=len(runs), sessions=len(sessions),
                  cpu_time_s=round(sum(s.get("cpu_time_s", 0) for s in sessions), 1),
-                 wall_time_s=round((max(end) - min(start)).total_seconds(), 1))
+                 process_wall_time_s=round(sum(s.get("wall_time_s", 0) for s in sessions), 1),
+                 wall_time_s=round(busy, 1),
+                 elapsed_s=round((max(end) - min(start)).total_seconds(), 1))
     write_results(out, {"provenance": provenance(), "sweep": sweep, "settings": settings,
                         "sessions": sessions, "runs": runs})
     print(f"merged {len(runs)} configurations from {len(paths)} files into {out}: "
-          f"{sweep['cpu_time_s'] / 3600:.2f} h cpu, {sweep['wall_time_s'] / 3600:.2f} h wall")
+          f"{sweep['cpu_time_s'] / 3600:.2f} h cpu, {sweep['wall_time_s'] / 3600:.2f} h wall "
+          f"({sweep['process_wall_time_s'] / 3600:.2f} h summed over sessions)")
 
 
 def _jsonable(cfg):

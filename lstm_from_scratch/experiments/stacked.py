@@ -106,7 +106,8 @@ class Stacked(Module):
         for s in self.seeds:
             backend.manual_seed(s)
             layers.append(build_layer(self.spec, input_size, hidden_size, dtype=dtype))
-            heads.append(Linear(hidden_size, output_size, dtype=dtype))
+            # on the CPU, like the layer: the weights must not depend on the device's RNG
+            heads.append(Linear(hidden_size, output_size, dtype=dtype, device="cpu"))
         self.variant = getattr(layers[0], "variant", None)
         self.c0 = float(self.spec.get("c0", 0.0))
         self._names = []
@@ -189,7 +190,8 @@ class Stacked(Module):
                                 dtype=self.weight_hh.dtype)
             layer.load_state_dict({name: getattr(self, short).numpy()[s]
                                    for short, name in self._names})
-            head = Linear(self.hidden_size, self.output_size, dtype=self.weight_hh.dtype)
+            head = Linear(self.hidden_size, self.output_size, dtype=self.weight_hh.dtype,
+                          device="cpu")
             head.load_state_dict({"weight": self.head_weight.numpy()[s],
                                   "bias": self.head_bias.numpy()[s]})
             models.append((layer, head))

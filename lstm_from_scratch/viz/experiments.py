@@ -130,7 +130,12 @@ def plot_gradient_reach_over_seeds(k, norms, ax=None, color=None, label=None,
             a = a / a[:, :1]
     a = np.where(a > 0, a, np.nan)                  # a zero cannot be drawn on a log axis
     plot_seed_band(k, a, ax=ax, color=color, label=label, logy=True, alpha=alpha, **line_kw)
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 1, 10, 100 rather than 10^0 ...
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     return ax
 
 

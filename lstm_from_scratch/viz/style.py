@@ -28,7 +28,7 @@ MODEL_COLORS = {"LSTM": "#E69F00", "GRU": "#009E73", "RNN": "#555555", "baseline
                 "coupled (CIFG)": "#332288", "coupled, bias 1": "#6677CC", "peepholes": "#88CCEE",
                 "no input gate": "#661100", "no output gate": "#AA4499", "tanh gates": "#999933",
                 "sigmoid candidate": "#44AA99", "sigmoid cell output": "#117733",
-                "multiplicative": "#5D3A9B",
+                "multiplicative": "#5D3A9B", "all sigmoid": "#FFAABB",
                 # chapter 11: the encoder-decoder without attention and with each attention
                 "encoder-decoder": "#A6761D", "additive": "#1B7837", "general": "#E7298A",
                 "dot": "#7570B3",
