@@ -26,7 +26,7 @@ def _built_alone(spec, seed):
     draws its initial weights), then moved to the default device the stack runs on."""
     lfs.manual_seed(seed)
     layer = build_layer(spec, I, H, dtype=lfs.float64)
-    head = lfs.nn.Linear(H, OUT, dtype=lfs.float64)
+    head = lfs.nn.Linear(H, OUT, dtype=lfs.float64, device="cpu")
     return layer.to(lfs.get_device()), head.to(lfs.get_device())
 
 
