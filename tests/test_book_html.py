@@ -21,6 +21,7 @@ import pytest
 
 bs4 = pytest.importorskip("bs4")
 yaml = pytest.importorskip("yaml")
+from book_toc import toc_files  # noqa: E402  (tests/book_toc.py; needs yaml)
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = Path(os.environ.get("LFS_BUILD_DIR", ROOT / "_build" / "html")).resolve()
@@ -77,22 +78,7 @@ def _is_local(url: str) -> bool:
 
 def _toc_files() -> list[str]:
     """The documents named in _toc.yml (root, chapters, sections), without extension."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    found = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", []))
-    walk(toc.get("chapters", []))
-    return [re.sub(r"\.(md|ipynb|rst)$", "", f) for f in found]
+    return toc_files()
 
 
 def test_every_toc_page_is_built():

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 yaml = pytest.importorskip("yaml")
+from book_toc import toc_files  # noqa: E402  (tests/book_toc.py; needs yaml)
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -36,21 +37,7 @@ SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n|\n\s*[*\-]\s|\n\s*\d+\.\s")
 
 
 def _toc_files() -> set[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    found = {toc["root"]}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.add(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", []))
-    return {str(Path(f).with_suffix("")) for f in found}
+    return set(toc_files())
 
 
 def _chapters(toc_files) -> dict[int, str]:
