@@ -209,3 +209,19 @@ def test_kneser_ney_learns_a_deterministic_cycle_and_unigram_baseline():
         lm.KneserNeyLM(10, 5)
     with pytest.raises(RuntimeError, match="fit"):
         lm.KneserNeyLM(2, 5).log_probs(ids)
+
+
+def test_in_eval_mode_restores_the_mode_it_found_also_on_error():
+    from lstm_from_scratch.lm.model import in_eval_mode
+
+    model = lm.CharLM(5, 4, 6, 1)
+    for mode in (True, False):
+        model.train(mode)
+        with in_eval_mode(model):
+            assert not model.training and not model.rnn.training
+        assert model.training is mode and model.rnn.training is mode
+    model.train()
+    with pytest.raises(RuntimeError):
+        with in_eval_mode(model):
+            raise RuntimeError("inside")
+    assert model.training

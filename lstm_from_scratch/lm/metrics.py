@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..autograd import no_grad
+from .model import in_eval_mode
 
 __all__ = ["bits_per_char", "sequence_log_prob", "token_log_probs"]
 
@@ -34,19 +35,14 @@ def token_log_probs(model, ids, bptt: int = 256, state=None):
     if len(ids) < 2:
         raise ValueError(f"token_log_probs: need at least 2 ids, got {len(ids)}")
     device = next(iter(model.parameters())).device
-    was_training = getattr(model, "training", False)
-    model.eval()
     out = []
-    try:
-        with no_grad():
-            for start in range(0, len(ids) - 1, bptt):
-                x = ids[start:min(start + bptt, len(ids) - 1)]
-                y = ids[start + 1:start + 1 + len(x)]
-                logits, state = model(tensor(x[None, :], device=device), state)
-                logp = log_softmax(logits[0], axis=-1).numpy()
-                out.append(logp[np.arange(len(y)), y].astype(np.float64))
-    finally:
-        model.train(was_training)
+    with in_eval_mode(model), no_grad():
+        for start in range(0, len(ids) - 1, bptt):
+            x = ids[start:min(start + bptt, len(ids) - 1)]
+            y = ids[start + 1:start + 1 + len(x)]
+            logits, state = model(tensor(x[None, :], device=device), state)
+            logp = log_softmax(logits[0], axis=-1).numpy()
+            out.append(logp[np.arange(len(y)), y].astype(np.float64))
     return np.concatenate(out), state
 
 

@@ -1,6 +1,7 @@
 """A character-level language model: embedding -> stacked recurrent layer -> linear head."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -77,6 +78,18 @@ class CharLM(nn.Module):
         with no_grad():
             logits, state = self(self._ids_tensor(ids), state)
             return log_softmax(logits, axis=-1), state
+
+
+@contextlib.contextmanager
+def in_eval_mode(model):
+    """``model.eval()`` for the block, then the mode the model had before (training or not),
+    also when the block raises: measuring or sampling a model leaves it as it was."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def count_parameters(module) -> int:

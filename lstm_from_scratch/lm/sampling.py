@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad
+from .model import in_eval_mode
 
 __all__ = ["filter_logits", "generate", "sample_next"]
 
@@ -105,18 +106,13 @@ def generate(model, vocab, prompt: str, length: int, temperature: float = 1.0,
     _check_options(temperature, top_k, top_p)
     rng = np.random.default_rng(seed)
     device = next(iter(model.parameters())).device
-    was_training = getattr(model, "training", False)
-    model.eval()
     out = []
-    try:
-        with no_grad():
-            ids = tensor(vocab.encode(prompt)[None, :], device=device)
-            logits, state = model(ids, state)
-            for _ in range(int(length)):
-                last = logits[:, -1].numpy()
-                nxt = sample_next(last, temperature, top_k, top_p, rng)
-                out.append(int(nxt[0]))
-                logits, state = model(tensor(nxt[None, :], device=device), state)
-    finally:
-        model.train(was_training)
+    with in_eval_mode(model), no_grad():
+        ids = tensor(vocab.encode(prompt)[None, :], device=device)
+        logits, state = model(ids, state)
+        for _ in range(int(length)):
+            last = logits[:, -1].numpy()
+            nxt = sample_next(last, temperature, top_k, top_p, rng)
+            out.append(int(nxt[0]))
+            logits, state = model(tensor(nxt[None, :], device=device), state)
     return vocab.decode(out)

@@ -28,6 +28,7 @@ def gradient_reach(model, windows) -> np.ndarray:
     """
     from ..autograd import Tensor
     from ..functional import log_softmax, tensor
+    from ..lm.model import in_eval_mode
 
     windows = np.asarray(windows, dtype=np.int64)
     if windows.ndim != 2 or windows.shape[1] < 2:
@@ -35,9 +36,7 @@ def gradient_reach(model, windows) -> np.ndarray:
                          f"{windows.shape}")
     B, T = windows.shape[0], windows.shape[1] - 1
     device = model.head.weight.device
-    was_training = model.training
-    model.eval()
-    try:
+    with in_eval_mode(model):
         emb = model.embedding(tensor(windows[:, :T], device=device))
         e = Tensor(emb.data.copy(), requires_grad=True)            # the inputs, as a leaf
         out, _ = model.rnn(e)                                      # (B, T, H), batch first
@@ -45,8 +44,6 @@ def gradient_reach(model, windows) -> np.ndarray:
         target = windows[:, T]
         picked = logp[np.arange(B), target]
         picked.sum().backward()
-    finally:
-        model.train(was_training)
     g = e.grad.numpy()                                             # (B, T, E)
     norms = np.sqrt((g.astype(np.float64) ** 2).sum(axis=-1)).mean(axis=0)
     return norms[::-1].copy()
