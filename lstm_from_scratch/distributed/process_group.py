@@ -16,10 +16,18 @@ Backends:
 A failure on one rank must not leave the others waiting forever in a collective: with more
 than one process, ``init_process_group`` installs an exception hook that prints the
 traceback, names the rank, and calls ``MPI_Abort``, which ends every process of the job.
+``MPI_Abort`` may end the job before ``mpiexec`` has forwarded the failing rank's last lines of
+stderr (seen on a loaded machine: the whole report lost), so a launcher that needs the report
+sets ``LFS_ERROR_DIR``: the hook then also writes it to ``<dir>/rank<r>.txt`` first, as
+``torchrun`` has its workers write ``TORCHELASTIC_ERROR_FILE``. :func:`read_error_reports`
+reads them back.
 """
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
@@ -29,7 +37,8 @@ from ..autograd import Tensor
 
 __all__ = ["ReduceOp", "Work", "all_gather_object", "all_reduce", "barrier", "broadcast",
            "destroy_process_group", "get_backend", "get_rank", "get_world_size",
-           "init_process_group", "is_initialized", "is_mpi_available", "is_nccl_available"]
+           "init_process_group", "is_initialized", "is_mpi_available", "is_nccl_available",
+           "read_error_reports"]
 
 
 class ReduceOp:
@@ -234,15 +243,33 @@ def _default_group():
     return _group
 
 
+ERROR_DIR_VARIABLE = "LFS_ERROR_DIR"
+
+
 def _abort_on_exception(exc_type, exc, tb):
     """sys.excepthook while a multi-process group exists: report, then end every rank."""
-    (_previous_excepthook or sys.__excepthook__)(exc_type, exc, tb)
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
-    sys.stderr.write(f"lfs.distributed: rank {rank} of {size} failed with "
-                     f"{exc_type.__name__}: {exc}; aborting all {size} ranks (MPI_Abort)\n")
+    report = (f"lfs.distributed: rank {rank} of {size} failed with "
+              f"{exc_type.__name__}: {exc}; aborting all {size} ranks (MPI_Abort)\n")
+    error_dir = os.environ.get(ERROR_DIR_VARIABLE)
+    if error_dir:
+        # written before anything else: MPI_Abort can end the job before mpiexec has
+        # forwarded this process's stderr, the file survives it
+        text = "".join(traceback.format_exception(exc_type, exc, tb)) + report
+        (Path(error_dir) / f"rank{rank}.txt").write_text(text)
+    (_previous_excepthook or sys.__excepthook__)(exc_type, exc, tb)
+    sys.stderr.write(report)
     sys.stderr.flush()
     sys.stdout.flush()
     MPI.COMM_WORLD.Abort(1)
+
+
+def read_error_reports(error_dir) -> dict[int, str]:
+    """{rank: report} of the ranks that failed under ``LFS_ERROR_DIR=error_dir`` (the traceback,
+    then the ``lfs.distributed: rank r of P failed with ...`` line), in rank order."""
+    reports = {int(f.stem[len("rank"):]): f.read_text() for f in Path(error_dir).glob("rank*.txt")
+               if f.stem[len("rank"):].isdigit()}
+    return dict(sorted(reports.items()))
 
 
 def init_process_group(backend: str | None = None, init_method=None, timeout=None,

@@ -227,13 +227,20 @@ def mpiexec_path():
 
 def launch(processes, worker, *options, timeout=600, env=None):
     """Run ``mpiexec -n processes python -m MODULE worker --json TMP options...`` and return
-    what the worker wrote. One BLAS thread per process; CPU processes (LFS_DEVICE=cpu)."""
+    what the worker wrote. One BLAS thread per process; CPU processes (LFS_DEVICE=cpu).
+
+    If the job fails, the RuntimeError carries the report of every rank that failed (its
+    traceback and the ``lfs.distributed: rank r of P failed with ...`` line), read from the
+    files the ranks write under ``LFS_ERROR_DIR`` (stderr alone may lose them, see
+    :mod:`lstm_from_scratch.distributed.process_group`), then the end of stderr."""
+    from ..distributed.process_group import ERROR_DIR_VARIABLE, read_error_reports
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [mpiexec_path(), "-n", str(processes), sys.executable, "-m", MODULE, worker,
                "--json", str(out), *map(str, options)]
         full_env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                    "LFS_DEVICE": "cpu", **(env or {})}
+                    "LFS_DEVICE": "cpu", ERROR_DIR_VARIABLE: tmp, **(env or {})}
         proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -244,8 +251,9 @@ def launch(processes, worker, *options, timeout=600, env=None):
             raise RuntimeError(f"{' '.join(cmd[:4])} ... {worker} did not finish in "
                                f"{timeout} s") from None
         if proc.returncode != 0:
+            reports = "".join(read_error_reports(tmp).values())
             raise RuntimeError(f"mpiexec -n {processes} ... {worker} failed with exit code "
-                               f"{proc.returncode}:\n{stderr[-3000:]}")
+                               f"{proc.returncode}:\n{reports}stderr (end):\n{stderr[-3000:]}")
         return json.loads(out.read_text())
 
 
