@@ -68,3 +68,28 @@ def test_built_on_cpu_gives_the_cpu_weights_on_any_device(cupy_standin):
     with pytest.raises(ZeroDivisionError):                  # the default device comes back
         built_on_cpu(lambda: 1 / 0)
     assert lfs.get_device() == default
+
+
+def test_char_lm_checkpoints_are_named_after_the_results_file(tmp_path, monkeypatch):
+    """A second experiment (another --out in the same folder) must not overwrite the first
+    one's checkpoints; the record names the file it wrote."""
+    from types import SimpleNamespace
+
+    from lstm_from_scratch import io
+    from lstm_from_scratch.experiments import char_lm as X
+
+    config = {**X.CONFIG, "hidden_size": 8, "embedding_dim": 4, "num_layers": 1}
+
+    def untrained(cell, config, data, **kw):                # no training: naming only
+        model = X.build_model(cell, len(data[0].vocab), config)
+        history = SimpleNamespace(best_epoch=0, epochs=1, train_loss=[1.0], val_loss=[1.0],
+                                  batch_loss=[1.0])
+        return model, history, []
+
+    monkeypatch.setattr(X, "train_model", untrained)
+    for out in ("char_lm.json", "char_lm_dropout.json"):
+        run = X._run_one("rnn", config, tmp_path / out)
+        assert run["checkpoint"] == out.replace(".json", "_rnn.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["char_lm_dropout_rnn.npz",
+                                                          "char_lm_rnn.npz"]
+    assert str(io.load(tmp_path / "char_lm_rnn.npz")["meta/cell"]) == "rnn"

@@ -8,11 +8,17 @@ trains the three models (each in its own process with ``--jobs 3``), keeps each 
 from its best validation epoch, and writes
 
 * ``book/data/char_lm_{lstm,gru,rnn}.npz``: the model weights (``lfs.io.save_checkpoint``,
-  no optimizer state), with the vocabulary as ``meta/vocab`` (code points);
+  no optimizer state), with the vocabulary as ``meta/vocab`` (code points); named after the
+  results file (``--out x.json`` writes ``x_lstm.npz``...), so experiments never overwrite
+  each other's;
 * the results JSON: provenance (command, commit, machine, CPU and wall time per model), the
   corpus (its SHA-256), the configuration, parameter counts, per-epoch losses, the first
   training losses (which chapter 7 reproduces live), samples written after each epoch, the
   baselines and the bits per character of every model on the test part.
+
+``--epochs``, ``--hidden-size`` and ``--dropout`` change the configuration (``CONFIG``); chapter
+7 also shows ``book/data/char_lm_dropout.json``, made with ``--dropout 0.25`` (only its results
+file is kept).
 
 The pieces are importable on their own (chapter 14 trains the same model data-parallel):
 :func:`load_data`, :func:`build_model`, :func:`make_optimizer`, :func:`loss_fn`,
@@ -41,9 +47,10 @@ CONFIG = {
     "lr": 3e-3,                       # Adam, annealed to lr_min over the epochs (cosine)
     "lr_min": 1e-4,
     "clip": 1.0,                      # gradient norm
-    "epochs": 3,
+    "epochs": 25,
     "patience": 3,                    # early stopping on the validation loss
     "forget_bias": 1.0,               # LSTM only
+    "dropout": 0.0,                   # between the recurrent layers (nn.LSTM's dropout)
     "seed": 0,
     "sample_prompt": "The ",
     "sample_chars": 240,
@@ -80,8 +87,10 @@ def build_model(cell: str, vocab_size: int, config=CONFIG, seed=None):
         H = hidden_size_for_budget(cell, budget, vocab_size, E, L)
     backend.manual_seed(config["seed"] if seed is None else seed)
     fb = config["forget_bias"] if cell == "lstm" else 0.0
-    return built_on_cpu(lambda: CharLM(vocab_size, E, H, L, cell=cell, fused=cell != "rnn",
-                                       forget_bias=fb))
+    # records made before "dropout" was a setting had none
+    dropout = config.get("dropout", 0.0)
+    return built_on_cpu(lambda: CharLM(vocab_size, E, H, L, cell=cell, dropout=dropout,
+                                       fused=cell != "rnn", forget_bias=fb))
 
 
 def loss_fn(logits, y):
@@ -154,7 +163,7 @@ def train_model(cell: str, config=CONFIG, data=None, epochs=None, max_chunks=Non
     return model, history, samples
 
 
-def _run_one(cell, config, out_dir):
+def _run_one(cell, config, out):
     """Train ``cell`` and save its checkpoint; the record of one model (runs in a child)."""
     from .. import io, lm
 
@@ -169,7 +178,9 @@ def _run_one(cell, config, out_dir):
     cpu_train, wall_train = time.process_time() - cpu0, time.time() - wall0
     test_bpc = lm.bits_per_char(model, corpus.ids("test"))
     valid_bpc = lm.bits_per_char(model, corpus.ids("valid"))
-    path = Path(out_dir) / f"char_lm_{cell}.npz"
+    # named after the results file, so that a second experiment (another --out) never
+    # overwrites the first one's checkpoints: char_lm.json -> char_lm_lstm.npz
+    path = Path(out).with_name(f"{Path(out).stem}_{cell}.npz")
     io.save_checkpoint(path, model, epoch=history.best_epoch, cell=np.array(cell),
                        vocab=vocab_codepoints(corpus.vocab), test_bpc=test_bpc)
     ln2 = math.log(2.0)
@@ -215,22 +226,25 @@ def main(argv=None):
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--jobs", type=int, default=1, help="models trained in parallel")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--hidden-size", type=int, default=None,
+                        help="of the LSTM (the others get its parameter count)")
+    parser.add_argument("--dropout", type=float, default=None)
     args = parser.parse_args(argv)
     config = dict(CONFIG)
-    if args.epochs is not None:
-        config["epochs"] = args.epochs
+    for key in ("epochs", "hidden_size", "dropout"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
     meta = provenance()
     meta["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS")
     wall0 = time.time()
-    out_dir = Path(args.out).parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cells = args.cells.split(",")
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            runs = list(pool.map(_run_one, cells, [config] * len(cells), [out_dir] * len(cells)))
+            runs = list(pool.map(_run_one, cells, [config] * len(cells), [args.out] * len(cells)))
     else:
-        runs = [_run_one(c, config, out_dir) for c in cells]
+        runs = [_run_one(c, config, args.out) for c in cells]
     corpus = load_data(config)[0]
     meta["wall_time_s"] = round(time.time() - wall0, 1)
     write_results(args.out, {
