@@ -429,3 +429,10 @@ def test_checkpoint_of_two_ranks_resumes_on_one(tmp_path):
     model, _ = cases.reference_run([1], 2 * 4, state=tmp_path / "epoch0.npz")
     final = np.load(tmp_path / "final_params.npy")
     assert np.abs(cases.flat_params(model) - final).max() < 1e-10
+
+
+def test_a_failing_rank_aborts_even_if_its_report_cannot_be_written(tmp_path):
+    missing = tmp_path / "no such folder"
+    rc, out, err = run_mpi("failure", tmp_path, timeout=90, env={"LFS_ERROR_DIR": str(missing)})
+    assert rc != 0 and "must not" not in out                # ended, not hung
+    assert not missing.exists()

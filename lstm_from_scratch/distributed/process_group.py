@@ -256,7 +256,10 @@ def _abort_on_exception(exc_type, exc, tb):
         # written before anything else: MPI_Abort can end the job before mpiexec has
         # forwarded this process's stderr, the file survives it
         text = "".join(traceback.format_exception(exc_type, exc, tb)) + report
-        (Path(error_dir) / f"rank{rank}.txt").write_text(text)
+        try:
+            (Path(error_dir) / f"rank{rank}.txt").write_text(text)
+        except OSError as e:            # the report must never stop the abort below
+            report += f"lfs.distributed: could not write the report to {error_dir}: {e}\n"
     (_previous_excepthook or sys.__excepthook__)(exc_type, exc, tb)
     sys.stderr.write(report)
     sys.stderr.flush()
