@@ -46,6 +46,10 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+import bench_lstm  # noqa: E402  (the problem's draws and the PyTorch peers, shared)
+
 WORKLOADS = {"G1": dict(batch=64, seq=128, input=512, hidden=512),
              "G2": dict(batch=8, seq=128, input=32, hidden=128),
              "G3": dict(batch=256, seq=256, input=1024, hidden=1024)}
@@ -54,64 +58,11 @@ DRY = {"G1": dict(batch=4, seq=6, input=5, hidden=8), "G2": dict(batch=2, seq=5,
 ENGINES = ["torch_cudnn", "torch_eager_cell", "lfs_fused", "lfs_primitive", "lfs_fused_graph"]
 
 
-def make_problem(T, B, I, H, seed=0):
-    """The draws of bench_lstm.make_problem (the same numbers for every engine), float32."""
-    rng = np.random.default_rng(seed)
-    k = 1.0 / np.sqrt(H)
-    d = {"x": rng.standard_normal((T, B, I)), "target": rng.standard_normal((T, B, I)),
-         "W_ih": rng.uniform(-k, k, (4 * H, I)), "W_hh": rng.uniform(-k, k, (4 * H, H)),
-         "b_ih": rng.uniform(-k, k, (4 * H,)), "b_hh": rng.uniform(-k, k, (4 * H,)),
-         "W_y": rng.uniform(-k, k, (I, H)), "b_y": rng.uniform(-k, k, (I,))}
-    return {n: np.ascontiguousarray(v.astype(np.float32)) for n, v in d.items()}
-
-
 # ---- engines: each returns step() and loss() ------------------------------------------------
 def engine_torch(P, T, B, I, H, device, cudnn):
     import torch
-    dev = torch.device(device)
-    x = torch.from_numpy(P["x"]).to(dev)
-    target = torch.from_numpy(P["target"]).to(dev)
-    if cudnn:
-        lstm = torch.nn.LSTM(I, H).to(dev)
-        head = torch.nn.Linear(H, I).to(dev)
-        with torch.no_grad():
-            for n, src in (("weight_ih_l0", "W_ih"), ("weight_hh_l0", "W_hh"),
-                           ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh")):
-                getattr(lstm, n).copy_(torch.from_numpy(P[src]))
-            head.weight.copy_(torch.from_numpy(P["W_y"]))
-            head.bias.copy_(torch.from_numpy(P["b_y"]))
-        params = list(lstm.parameters()) + list(head.parameters())
-
-        def forward():
-            return torch.nn.functional.mse_loss(head(lstm(x)[0]), target)
-    else:
-        def leaf(a):
-            return torch.from_numpy(np.array(a, order="C")).to(dev).requires_grad_()   # a copy
-        Wx, Wh = leaf(P["W_ih"].T), leaf(P["W_hh"].T)
-        b, Wy, by = leaf(P["b_ih"] + P["b_hh"]), leaf(P["W_y"].T), leaf(P["b_y"])
-        params = [Wx, Wh, b, Wy, by]
-
-        def forward():
-            h = torch.zeros(B, H, device=dev)
-            c = torch.zeros(B, H, device=dev)
-            hs = []
-            for t in range(T):
-                i, f, g, o = (x[t] @ Wx + h @ Wh + b).chunk(4, 1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                hs.append(h)
-            return ((torch.stack(hs) @ Wy + by - target) ** 2).mean()
-    opt = torch.optim.SGD(params, lr=1e-3)
-    last = [None]
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = forward()
-        loss.backward()
-        opt.step()
-        last[0] = loss.detach()
-
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    step, _, last = bench_lstm.torch_training_step(P, T, B, I, H, 1e-3, cudnn, device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     return step, lambda: float(last[0]), sync
 
 
@@ -192,7 +143,7 @@ def worker(a):
     for wl in a.workloads.split(","):
         s = sizes[wl]
         T, B, I, H = s["seq"], s["batch"], s["input"], s["hidden"]
-        P = make_problem(T, B, I, H)
+        P = bench_lstm.make_problem(T, B, I, H)
         for e in a.engines.split(","):
             makers = {
                 "torch_cudnn": lambda: engine_torch(P, T, B, I, H, device_t, True),

@@ -116,14 +116,18 @@ def engine_lfs(P, T, B, I, H, lr, fused):
         lambda: last[0].item()
 
 
-def engine_torch(P, T, B, I, H, lr, fused):
+def torch_training_step(P, T, B, I, H, lr, fused, device="cpu"):
+    """The work in PyTorch on ``device``: ``torch.nn.LSTM`` (oneDNN's fused LSTM on the CPU,
+    cuDNN's on CUDA) when ``fused``, else the peers' torch_eager_cell (gates = x_t @ Wx + h @ Wh
+    + b, chunk, sigmoid/tanh). Also bench_gpu.py's. Returns (step, params, last), last[0] the
+    latest loss (detached)."""
     import torch
-    torch.set_num_threads(THREADS[0])
-    x = torch.from_numpy(P["x"])
-    target = torch.from_numpy(P["target"])
+    dev = torch.device(device)
+    x = torch.from_numpy(P["x"]).to(dev)
+    target = torch.from_numpy(P["target"]).to(dev)
     if fused:
-        lstm = torch.nn.LSTM(I, H)
-        head = torch.nn.Linear(H, I)
+        lstm = torch.nn.LSTM(I, H).to(dev)
+        head = torch.nn.Linear(H, I).to(dev)
         with torch.no_grad():
             for n, src in (("weight_ih_l0", "W_ih"), ("weight_hh_l0", "W_hh"),
                            ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh")):
@@ -136,17 +140,15 @@ def engine_torch(P, T, B, I, H, lr, fused):
             out, _ = lstm(x)
             return torch.nn.functional.mse_loss(head(out), target)
     else:
-        # the peers' torch_eager_cell: gates = x_t @ Wx + h @ Wh + b, chunk, sigmoid/tanh
-        Wx = torch.from_numpy(P["W_ih"].T.copy()).requires_grad_()
-        Wh = torch.from_numpy(P["W_hh"].T.copy()).requires_grad_()
-        b = torch.from_numpy(P["b_ih"] + P["b_hh"]).requires_grad_()
-        Wy = torch.from_numpy(P["W_y"].T.copy()).requires_grad_()
-        by = torch.from_numpy(P["b_y"].copy()).requires_grad_()
+        def leaf(a):
+            return torch.from_numpy(np.array(a, order="C")).to(dev).requires_grad_()   # a copy
+        Wx, Wh = leaf(P["W_ih"].T), leaf(P["W_hh"].T)
+        b, Wy, by = leaf(P["b_ih"] + P["b_hh"]), leaf(P["W_y"].T), leaf(P["b_y"])
         params = [Wx, Wh, b, Wy, by]
 
         def forward():
-            h = torch.zeros(B, H)
-            c = torch.zeros(B, H)
+            h = torch.zeros(B, H, device=dev)
+            c = torch.zeros(B, H, device=dev)
             hs = []
             for t in range(T):
                 gates = x[t] @ Wx + h @ Wh + b
@@ -167,6 +169,13 @@ def engine_torch(P, T, B, I, H, lr, fused):
         opt.step()
         last[0] = loss.detach()
 
+    return step, params, last
+
+
+def engine_torch(P, T, B, I, H, lr, fused):
+    import torch
+    torch.set_num_threads(THREADS[0])
+    step, params, last = torch_training_step(P, T, B, I, H, lr, fused)
     return step, lambda: [str(p.grad.dtype).replace("torch.", "") for p in params], \
         lambda: last[0].item()
 
