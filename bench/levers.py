@@ -17,7 +17,10 @@ Levers:
   after the backward pass (``functional.linalg.DEFER_WEIGHT_GRADIENTS``);
 * ``fused_tanh``: the fused LSTM's gates from one tanh instead of one exp
   (``_cpu.SIGMOID_VIA_TANH``);
-* ``fused_pool``: the fused kernels' work buffers reused (``kernels._workspace.ENABLED``).
+* ``fused_pool``: the fused kernels' work buffers reused (``kernels._workspace.ENABLED``);
+* ``column_major_w_hh``: the recurrent layers hand every step W_hh stored column by column,
+  one recorded copy per sequence, so that ``h @ W_hh.T`` reads a contiguous matrix
+  (``nn.rnn.layers.COLUMN_MAJOR_W_HH``).
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def levers():
     from lstm_from_scratch import cpu as _cpu
     from lstm_from_scratch.functional import linalg
     from lstm_from_scratch.kernels import _workspace
+    from lstm_from_scratch.nn.rnn import layers
 
     def flag(module, name):
         return lambda on: setattr(module, name, bool(on))
@@ -58,7 +62,8 @@ def levers():
     return {"malloc": (malloc, ("lfs_primitive", "lfs_fused")),
             "defer_weight_grad": (flag(linalg, "DEFER_WEIGHT_GRADIENTS"), ("lfs_primitive",)),
             "fused_tanh": (flag(_cpu, "SIGMOID_VIA_TANH"), ("lfs_fused",)),
-            "fused_pool": (flag(_workspace, "ENABLED"), ("lfs_fused",))}
+            "fused_pool": (flag(_workspace, "ENABLED"), ("lfs_fused",)),
+            "column_major_w_hh": (flag(layers, "COLUMN_MAJOR_W_HH"), ("lfs_primitive",))}
 
 
 def measure(switch, engine, workload, pairs):

@@ -1,11 +1,12 @@
 """Where the time of one LSTM training step goes (the work of bench_lstm.py), by category.
 
 Every ``Function`` of the library gets a timer around its ``forward`` and ``backward`` (and
-``np.matmul``, which the fused kernels call for every product, another), so a step's CPU time
-splits into
+``np.matmul``, which the fused kernels and the deferred weight gradients call for every
+product, another); each timer counts its own time without that of the timed calls inside it,
+so a step's CPU time splits into
 
 * **GEMMs**: the matrix products (``Linear``/``MatMul`` nodes; ``np.matmul`` inside the fused
-  kernels);
+  kernels and for the deferred weight gradients, ``SumOfProducts``);
 * **element-wise**: every other op's forward and backward (for the fused kernel: its time
   minus its products: the NumPy calls of the time loops and the backward factors);
 * **engine**: what is left: recording nodes, making tensors, the backward loop and its gradient
@@ -40,19 +41,33 @@ GEMM_OPS = {"Linear", "MatMul"}
 
 
 class Timers:
+    """Exclusive times: a timed call's time without that of the timed calls inside it (the
+    products a fused node or a deferred weight gradient makes count once, as GEMMs)."""
+
     def __init__(self):
         self.t = {}
         self.on = False
+        self.nested = [0.0]     # per open timed call: the time of the timed calls inside it
 
-    def add(self, key, dt):
-        if self.on:
-            self.t[key] = self.t.get(key, 0.0) + dt
+    def timed(self, fn, key, clock=time.process_time):
+        def wrapper(*a, **k):
+            self.nested.append(0.0)
+            t0 = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                elapsed = clock() - t0
+                inner = self.nested.pop()
+                self.nested[-1] += elapsed
+                if self.on:
+                    self.t[key] = self.t.get(key, 0.0) + elapsed - inner
+        return wrapper
 
 
 def instrument(timers):
-    """Timers around every Function's forward/backward and around np.matmul."""
+    """Timers around every Function's forward/backward and around np.matmul (wherever it is
+    called: inside the fused kernels, and for the deferred weight gradients)."""
     from lstm_from_scratch import autograd
-    clock = time.process_time
 
     def all_subclasses(c):
         for s in c.__subclasses__():
@@ -62,25 +77,9 @@ def instrument(timers):
     for cls in set(all_subclasses(autograd.Function)):
         for meth in ("forward", "backward"):
             f = cls.__dict__.get(meth)
-            if f is None:
-                continue
-
-            def wrapped(self, *a, _f=f, _name=cls.__name__, _m=meth):
-                t0 = clock()
-                try:
-                    return _f(self, *a)
-                finally:
-                    timers.add((_name, _m), clock() - t0)
-            setattr(cls, meth, wrapped)
-    matmul = np.matmul
-
-    def timed_matmul(*a, **k):
-        t0 = clock()
-        try:
-            return matmul(*a, **k)
-        finally:
-            timers.add(("np.matmul", ""), clock() - t0)
-    np.matmul = timed_matmul
+            if f is not None:
+                setattr(cls, meth, timers.timed(f, (cls.__name__, meth)))
+    np.matmul = timers.timed(np.matmul, ("np.matmul", ""))
 
 
 def profile(engine, workload, steps):
@@ -103,10 +102,10 @@ def profile(engine, workload, steps):
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         t = {k: v * 1e3 for k, v in timers.t.items()}
         ops = sum(v for (name, _), v in t.items() if name != "np.matmul")
-        in_kernel_mm = t.get(("np.matmul", ""), 0.0)
+        products = t.get(("np.matmul", ""), 0.0)
         gemm_ops = sum(v for (name, _), v in t.items() if name in GEMM_OPS)
-        rows.append({"total": total, "gemm": gemm_ops + in_kernel_mm,
-                     "elementwise": ops - gemm_ops - in_kernel_mm, "engine": total - ops,
+        rows.append({"total": total, "gemm": gemm_ops + products,
+                     "elementwise": ops - gemm_ops, "engine": total - ops - products,
                      "sys": (r1.ru_stime - r0.ru_stime) * 1e3,
                      "faults": r1.ru_minflt - r0.ru_minflt, "ops": t})
     # the median step (by total): other jobs on the machine only ever add time

@@ -233,7 +233,8 @@ def test_lstm_layer_equals_lstm_cell_loop():
 @pytest.mark.parametrize("bias", [True, False])
 def test_lstm_layer_runs_the_function_lstm_cell_runs(monkeypatch, bias):
     """One home for eq-lstm-cell: a spy on ``equations.lstm_standard_step`` sees LSTMCell call
-    it once per step and nn.LSTM once per time step, with the layer's own weights, and the
+    it once per step and nn.LSTM once per time step, with the layer's own weights (W_hh as
+    one column-major copy per sequence, made by a recorded node from the parameter), and the
     outputs are equal (bitwise: the same function on the same numbers)."""
     from lstm_from_scratch.nn.rnn import equations
     calls = []
@@ -250,7 +251,10 @@ def test_lstm_layer_runs_the_function_lstm_cell_runs(monkeypatch, bias):
     cell.load_state_dict({k[:-3]: v for k, v in layer.state_dict().items()})
     x = lfs.randn(T, B, I, dtype=lfs.float64)
     out, (h_n, c_n) = layer(x)
-    assert len(calls) == T and all(w is layer.weight_hh_l0 for w, _ in calls)
+    assert len(calls) == T and len({id(w) for w, _ in calls}) == 1
+    w_seq = calls[0][0]
+    assert w_seq.creator.inputs[0] is layer.weight_hh_l0
+    assert np.array_equal(w_seq.numpy(), layer.weight_hh_l0.numpy())
     assert all(b is (layer.bias_hh_l0 if bias else None) for _, b in calls)
     calls.clear()
     h = c = lfs.zeros(B, H, dtype=lfs.float64)

@@ -8,6 +8,7 @@ import pytest
 
 import lstm_from_scratch as lfs
 from lstm_from_scratch import backend
+from lstm_from_scratch.functional import column_major
 
 F64 = np.float64
 
@@ -151,7 +152,23 @@ UNARY_BINARY = {
     # flip (the reverse direction of the recurrent layers' fused path)
     "flip_time": (lambda a: lfs.flip(a, 0) * a, [(3, 2, 4)], "any"),
     "flip_two_dims": (lambda a: a.flip((0, -1)), [(3, 2, 4)], "any"),
+    # linear, and the column-major weight the recurrent layers hand it (its own backward)
+    "linear": (lambda x, w, b: lfs.linear(x, w, b), [(2, 4), (3, 4), (3,)], "any"),
+    "linear_3d_input": (lambda x, w: lfs.linear(x, w), [(2, 2, 4), (3, 4)], "any"),
+    "column_major": (lambda a: column_major(a) * a, [(3, 4)], "any"),
+    "linear_column_major_weight": (lambda x, w, b: lfs.linear(x, column_major(w), b),
+                                   [(2, 4), (3, 4), (3,)], "any"),
+    "linear_column_major_recurrent": (lambda h, w: _recurrence(h, column_major(w)),
+                                      [(2, 3), (3, 3)], "any"),
 }
+
+
+def _recurrence(h, w):
+    """W used at three steps, as the recurrent layers use W_hh: the weight's gradient is
+    deferred (SumOfProducts) through column_major and summed over the steps."""
+    for _ in range(3):
+        h = lfs.tanh(lfs.linear(h, w))
+    return h
 
 
 def _inplace_chain(a, b):
@@ -208,7 +225,8 @@ GRADGRAD = ["mul", "div", "pow_scalar", "pow_tensor", "exp", "log", "sqrt", "sig
             "matmul_batched_one_row", "getitem_repeated_indices", "concat", "stack",
             "split_one_used", "chunk", "add_broadcast_3d", "transpose_pair", "broadcast_to",
             "maximum", "clip", "where", "abs", "relu", "setitem_row", "inplace_on_graph",
-            "masked_fill_softmax"]
+            "masked_fill_softmax", "linear", "column_major", "linear_column_major_weight",
+            "linear_column_major_recurrent"]
 
 
 @pytest.mark.parametrize("name", GRADGRAD)

@@ -8,12 +8,14 @@ import pytest
 
 import lstm_from_scratch as lfs
 from lstm_from_scratch import cpu as _cpu
+from lstm_from_scratch.functional import column_major as linalg_column_major
 from lstm_from_scratch.functional import linalg
 
 
-def _recurrent_grads(defer, capture=False, steps=6, seed=0):
+def _recurrent_grads(defer, capture=False, steps=6, seed=0, column_major=False):
     """h_t = tanh(linear(h_{t-1}, W, b) + x_t): W applied at every step, as a recurrent layer
-    does. Returns the gradients of W and b (and of x) in float64."""
+    does (with ``column_major``: through one column-major copy, as nn.LSTM/GRU/RNN do).
+    Returns the gradients of W and b (and of x) in float64."""
     rng = np.random.default_rng(seed)
     W = lfs.tensor(rng.standard_normal((5, 5)) * 0.5, requires_grad=True)
     b = lfs.tensor(rng.standard_normal(5), requires_grad=True)
@@ -22,9 +24,10 @@ def _recurrent_grads(defer, capture=False, steps=6, seed=0):
     linalg.DEFER_WEIGHT_GRADIENTS = defer
     try:
         h = lfs.zeros((3, 5), dtype=np.float64)
+        W_steps = linalg_column_major(W) if column_major else W
         total = 0
         for t in range(steps):
-            h = lfs.tanh(lfs.linear(h, W, b) + x[t])
+            h = lfs.tanh(lfs.linear(h, W_steps, b) + x[t])
             total = total + (h * h).sum()
         if capture:
             return [g.numpy() for g in lfs.grad(total, [W, b, x])]
@@ -41,6 +44,42 @@ def test_deferred_weight_gradient_equals_the_per_step_sum(capture):
     assert np.abs(dense[0]).max() > 1e-2
     for a, b in zip(deferred, dense):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["backward", "lfs.grad"])
+def test_weight_gradient_through_column_major_is_deferred_and_equal(capture, monkeypatch):
+    """The recurrent layers hand every step W_hh stored column by column (one recorded copy
+    per sequence): the per-step gradients still reach W as one SumOfProducts, computed once,
+    and equal the plain per-step sum."""
+    dense = _recurrent_grads(False, capture)
+    materialized = []
+    original = linalg.SumOfProducts.materialize
+
+    def counting(self):
+        materialized.append(len(self.gys))
+        return original(self)
+
+    monkeypatch.setattr(linalg.SumOfProducts, "materialize", counting)
+    deferred = _recurrent_grads(True, capture, column_major=True)
+    assert materialized == [6]          # one product over the 6 steps' rows, computed once
+    for a, b in zip(deferred, dense):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_linear_with_a_column_major_weight_gives_contiguous_equal_gradients():
+    rng = np.random.default_rng(3)
+    W = lfs.tensor(rng.standard_normal((8, 5)), requires_grad=True)
+    x = lfs.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    Wc = linalg_column_major(W)
+    assert Wc.data.flags.f_contiguous and not Wc.data.flags.c_contiguous
+    assert np.array_equal(Wc.numpy(), W.numpy())
+    gy = rng.standard_normal((4, 8))
+    lfs.linear(x, Wc).backward(lfs.tensor(gy))
+    assert x.grad.data.flags.c_contiguous
+    np.testing.assert_allclose(x.grad.numpy(), gy @ W.numpy(), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(W.grad.numpy(), gy.T @ x.numpy(), rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match=r"column_major: expected a 2-D tensor, got shape \(5,\)"):
+        linalg_column_major(W[0])
 
 
 def test_deferred_weight_gradient_is_summed_with_dense_contributions():
@@ -127,3 +166,57 @@ def test_set_blas_threads_sets_and_returns_the_previous_count():
         assert _cpu.set_blas_threads(2) == 1 and get() == 2
     finally:
         ctx._api[0](before)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_column_major_w_hh_changes_only_rounding(kind, monkeypatch):
+    """The layers' column-major W_hh (one recorded copy per sequence) against the plain
+    parameter: outputs and every gradient equal in float64, bidirectional and stacked."""
+    from lstm_from_scratch.nn.rnn import layers
+
+    def run(column_major):
+        monkeypatch.setattr(layers, "COLUMN_MAJOR_W_HH", column_major)
+        lfs.manual_seed(4)
+        layer = getattr(lfs.nn, kind)(3, 5, num_layers=2, bidirectional=True,
+                                      dtype=lfs.float64)
+        x = lfs.randn(6, 2, 3, dtype=lfs.float64, requires_grad=True)
+        out = layer(x)[0]
+        kinds = {type(t.creator).__name__ for t in _graph_tensors(out)}
+        (out * out).sum().backward()
+        return out.numpy(), [p.grad.numpy() for p in layer.parameters()] + [x.grad.numpy()], \
+            kinds
+
+    plain_out, plain_grads, plain_kinds = run(False)
+    out, grads, kinds = run(True)
+    assert "ColumnMajor" in kinds and "ColumnMajor" not in plain_kinds
+    np.testing.assert_allclose(out, plain_out, rtol=0, atol=1e-13)
+    for a, b in zip(grads, plain_grads):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def _graph_tensors(root):
+    """Every non-leaf tensor input reachable from root (root included)."""
+    seen, todo, found = set(), [root], []
+    while todo:
+        t = todo.pop()
+        if t.creator is None or id(t.creator) in seen:
+            continue
+        seen.add(id(t.creator))
+        found.append(t)
+        todo.extend(t.creator.inputs)
+    return found
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_column_major_w_hh_keeps_the_in_place_check(kind):
+    """W_hh changed in place between forward and backward (an optimizer step in between, as in
+    PyTorch's classic GAN mistake) still raises, as PyTorch's layers do: the column-major copy
+    checks its input as a node that saved it would."""
+    lfs.manual_seed(5)
+    layer = getattr(lfs.nn, kind)(3, 4)
+    out = layer(lfs.randn(5, 2, 3))[0]
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    lfs.optim.SGD(layer.parameters(), lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()

@@ -146,7 +146,14 @@ def run_backward(roots, gradients, retain_graph=False, create_graph=False, captu
                         c._pending = pending = [None] * len(c._output_data)
                         heappush(heap, (-c._seq, c))
                     k = t._out_index
-                    pending[k] = gx if pending[k] is None else pending[k] + gx
+                    p = pending[k]
+                    if p is None:
+                        pending[k] = gx
+                    elif isinstance(p, DeferredGradient):
+                        p += gx     # a sum this pass made (for column_major): grows in place
+                        pending[k] = p
+                    else:
+                        pending[k] = p + gx
                 if not retain_graph:
                     fn.inputs = None        # free saved tensors; a second backward raises
                     fn._output_data = None

@@ -43,6 +43,9 @@ class Function:
     __slots__ = ("inputs", "needs_input_grad", "_output_data", "_pending", "_seq", "xp",
                  "__dict__")
     _retained = None        # {output index: weakref to a tensor that called retain_grad()}
+    # True: backward takes a DeferredGradient for its output and materializes it itself, so
+    # the nodes that use the output may hand one over as if it were a leaf (see there)
+    accepts_deferred_gradient = False
 
     def __call__(self, *inputs):
         """Run forward on tensors; returns a Tensor (or a tuple for multi-output ops).
@@ -180,8 +183,10 @@ def _raise_freed(fn):
 class DeferredGradient:
     """A leaf's gradient handed over in a form that is cheaper to add up than to compute.
 
-    A node may return one for an input that is a leaf, in a normal (not ``create_graph``)
-    pass. The engine adds the contributions a leaf receives with ``+`` as usual (subclasses
+    A node may return one for an input that is a leaf, or the output of a node whose class
+    sets ``accepts_deferred_gradient`` (its backward hands it on or materializes it:
+    ``column_major``), in a normal (not ``create_graph``) pass. The engine adds the
+    contributions a leaf receives with ``+`` as usual (subclasses
     define it with arrays and with each other; ``__array_ufunc__ = None`` makes NumPy leave
     ``array + deferred`` to them) and calls ``materialize()`` once, when the pass is over,
     before the sum becomes ``.grad``. Example: ``functional.linalg.SumOfProducts``, which

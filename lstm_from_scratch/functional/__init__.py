@@ -9,7 +9,7 @@ from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .creation import (arange, as_tensor, full, full_like, ones, ones_like, rand, rand_like,
                        randn, randn_like, tensor, uniform, zeros, zeros_like)
 from .compare import eq, ge, gt, le, lt, ne
-from .conversion import astype, clone, to_device
+from .conversion import astype, clone, column_major, to_device
 from .elementwise import (abs, add, clamp, clip, div, exp, log, masked_fill, maximum, minimum, mul,
                           neg, pow, sqrt, sub, where)
 from .linalg import linear, matmul

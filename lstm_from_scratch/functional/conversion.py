@@ -3,7 +3,7 @@ differentiable: the gradient is cast, passed or copied back."""
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import DeferredGradient, Function, Tensor
 from ..autograd.ops import register
 
 
@@ -12,6 +12,27 @@ class Clone(Function):
         return x.copy()
 
     def backward(self, gy):
+        return gy
+
+
+class ColumnMajor(Function):
+    """The same matrix stored column by column (Fortran order), so that its transpose is a
+    contiguous array. The gradient passes through unchanged, a deferred one (a weight's
+    ``SumOfProducts``) too when the input can take it (a leaf); otherwise it is computed here."""
+
+    accepts_deferred_gradient = True
+
+    def forward(self, x):
+        return self.xp.asfortranarray(x)
+
+    def backward(self, gy):
+        # The copy is the input as it was in forward: like a node that saved its input, refuse
+        # an input changed in place since (PyTorch's LSTM keeps W_hh and refuses it too).
+        self.saved_input(0)
+        if isinstance(gy, DeferredGradient):
+            creator = self.inputs[0].creator
+            if creator is not None and not creator.accepts_deferred_gradient:
+                return gy.materialize()
         return gy
 
 
@@ -54,6 +75,16 @@ class ToDevice(Function):
 @register
 def astype(x, dtype):
     return AsType(dtype)(x)
+
+
+def column_major(x):
+    """x (2-D) with its values stored column by column: ``x.T`` is then a contiguous array.
+    Equal to x and differentiable. The recurrent layers apply it to W_hh once per sequence:
+    OpenBLAS runs ``h @ W_hh.T`` with few rows of h several times faster from a contiguous
+    ``W_hh^T`` than from a transposed view (docs/decisions.md, "Performance notes")."""
+    if x.ndim != 2:
+        raise ValueError(f"column_major: expected a 2-D tensor, got shape {x.shape}")
+    return ColumnMajor()(x)
 
 
 @register

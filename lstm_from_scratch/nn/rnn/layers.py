@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ...functional import concat, flip, split, stack, zeros
+from ...functional import column_major, concat, flip, split, stack, zeros
 from .. import functional as F
 from ..module import Module
 from ..parameter import empty_parameter
@@ -20,6 +20,11 @@ from .checks import check_input_size, check_sizes, check_tensor, unpack_states
 from .equations import ACTIVATIONS, affine
 from .parameters import lstm_extra_repr, reset_lstm_parameters, reset_uniform
 from .variant import variant_from
+
+
+# The primitive path hands every step W_hh stored column by column, copied once per layer,
+# direction and sequence (docs/decisions.md, "Performance notes"); a switch for bench/levers.py
+COLUMN_MAJOR_W_HH = True
 
 
 def _kernels():
@@ -201,6 +206,10 @@ class _RNNBase(Module):
             out, final = self._fused(xd, state, params)
             return (out if direction == 0 else flip(out, 0)), final
         steps = input_projection(x, params["weight_ih"], params["bias_ih"])
+        if COLUMN_MAJOR_W_HH and len(steps) > 1:
+            # W_hh stored column by column once per sequence, so that every step's h W_hh^T
+            # reads a contiguous W_hh^T (the same values; see functional.column_major)
+            params = dict(params, weight_hh=column_major(params["weight_hh"]))
         return scan(self._step(params), steps, state, reverse=direction == 1)
 
     def extra_repr(self):

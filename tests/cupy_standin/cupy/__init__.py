@@ -28,7 +28,7 @@ import sys as _sys
 import numpy as _numpy
 
 from . import _core
-from ._core import (array, asanyarray, asarray, ascontiguousarray, asnumpy,
+from ._core import (array, asanyarray, asarray, ascontiguousarray, asfortranarray, asnumpy,
                     get_array_module, ndarray)
 from ._kernel import ElementwiseKernel, RawKernel, RawModule, ReductionKernel
 
@@ -63,5 +63,5 @@ from . import cuda, linalg, random  # noqa: E402  (they import the names above)
 _core._PACKAGE = _sys.modules[__name__]
 
 __all__ = ["ElementwiseKernel", "RawKernel", "RawModule", "ReductionKernel", "array",
-           "asanyarray", "asarray", "ascontiguousarray", "asnumpy", "cuda",
+           "asanyarray", "asarray", "ascontiguousarray", "asfortranarray", "asnumpy", "cuda",
            "get_array_module", "linalg", "ndarray", "random"]

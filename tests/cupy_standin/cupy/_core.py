@@ -268,13 +268,22 @@ def asarray(a, dtype=None, order=None, *, blocking=False):
 asanyarray = asarray
 
 
-def ascontiguousarray(a, dtype=None):
+def _in_order(numpy_fn, a, dtype):
+    """a itself when it already has the memory order numpy_fn makes, else a device copy."""
     if not isinstance(a, ndarray):
         raise TypeError("Argument 'a' has incorrect type (expected cupy._core.core."
                         f"_ndarray_base, got {type(a).__name__})")
     _check_peer(a)
-    r = numpy.ascontiguousarray(a._a, dtype=dtype)
+    r = numpy_fn(a._a, dtype=dtype)
     return a if r is a._a else _new(r)
+
+
+def ascontiguousarray(a, dtype=None):
+    return _in_order(numpy.ascontiguousarray, a, dtype)
+
+
+def asfortranarray(a, dtype=None):
+    return _in_order(numpy.asfortranarray, a, dtype)
 
 
 def asnumpy(a, stream=None, order="C", out=None, blocking=True):
