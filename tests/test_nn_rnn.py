@@ -474,6 +474,23 @@ def test_lstm_cell_second_derivatives():
     assert lfs.gradgradcheck(lambda x, h, c: cell(x, (h, c)), [x, h, c])
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_layer_second_derivatives_include_the_weights(kind):
+    """create_graph=True through a whole layer, the parameters among the differentiated inputs:
+    the second-order path runs through W_hh's column-major copy (one per sequence)."""
+    layer = getattr(nn, kind)(2, 2, dtype=lfs.float64)
+    _randomise(layer, 27)
+    rng = _rng(28)
+    x = _ours_tensor(rng.standard_normal((3, 1, 2)))
+    h0, c0 = (_ours_tensor(rng.standard_normal((1, 1, 2))) for _ in range(2))
+    if kind == "LSTM":
+        run, inputs = (lambda x, h0, c0, *ps: layer(x, (h0, c0))[0]), [x, h0, c0]
+    else:
+        run, inputs = (lambda x, h0, *ps: layer(x, h0)[0]), [x, h0]
+    assert lfs.gradcheck(run, inputs + list(layer.parameters()))
+    assert lfs.gradgradcheck(run, inputs + list(layer.parameters()), atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["no_forget_gate", "coupled", "peephole", "peephole_coupled",
                                   "tanh_gates_sigmoid_candidate", "no_output_gate_coupled_peephole",
                                   "multiplicative", "no_input_gate"])
