@@ -186,10 +186,10 @@ class DeferredGradient:
     A node may return one for an input that is a leaf, or the output of a node whose class
     sets ``accepts_deferred_gradient`` (its backward hands it on or materializes it:
     ``column_major``), in a normal (not ``create_graph``) pass. The engine adds the
-    contributions a leaf receives with ``+`` as usual (subclasses
-    define it with arrays and with each other; ``__array_ufunc__ = None`` makes NumPy leave
-    ``array + deferred`` to them) and calls ``materialize()`` once, when the pass is over,
-    before the sum becomes ``.grad``. Example: ``functional.linalg.SumOfProducts``, which
+    contributions with ``+`` as usual (subclasses define it with arrays and with each other;
+    ``__array_ufunc__ = None`` makes NumPy leave ``array + deferred`` to them) and, for a
+    leaf, calls ``materialize()`` once, when the pass is over, before the sum becomes
+    ``.grad``. Example: ``functional.linalg.SumOfProducts``, which
     turns the T per-step weight gradients of a recurrent layer into one matrix product.
     """
 
